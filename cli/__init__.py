@@ -1,0 +1,1 @@
+"""scenegrep's command line: parses arguments, calls the pipeline, formats output."""
