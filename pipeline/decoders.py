@@ -1,0 +1,185 @@
+"""Decoder backends: PyAV first, OpenCV as the fallback. Callers never see which runs.
+
+A backend yields `DecodedFrame`s in presentation order: the frame's true time
+(pts × time_base, relative to the stream start) and a function that converts
+it to RGB. Converting is deferred because the sampler keeps only a few frames
+and colour conversion costs about as much as decoding.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import VideoError
+
+log = logging.getLogger(__name__)
+
+MAX_CONSECUTIVE_DECODE_FAILURES = 50
+"""Isolated corrupt packets are skipped; this bound makes a file that is corrupt
+from some point on (a truncated download) end instead of looping over garbage."""
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    t: float  # seconds since the start of the video
+    to_rgb: Callable[[], np.ndarray]  # H×W×3 uint8
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    duration: float | None  # seconds, when the container says
+    rate: Fraction | None  # average frame rate, when known
+    width: int
+    height: int
+    backend: str
+
+
+class PyAVDecoder:
+    """Decodes with PyAV (FFmpeg), frame-threaded."""
+
+    name = "pyav"
+
+    def __init__(self, path: str):
+        import av
+
+        self._av = av
+        try:
+            self._container = av.open(path)
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise VideoError(f"cannot open as a video ({_reason(exc)})") from exc
+        if not self._container.streams.video:
+            self._container.close()
+            raise VideoError("has no video stream (audio-only or not a video)")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        ctx = self._stream.codec_context
+        if ctx is None or not ctx.width:
+            self._container.close()
+            raise VideoError("video stream has no decodable picture (unsupported codec?)")
+        self.decode_errors = 0
+
+    def info(self) -> StreamInfo:
+        stream = self._stream
+        duration = None
+        if stream.duration is not None and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif self._container.duration:
+            duration = self._container.duration / 1_000_000
+        rate = stream.average_rate or stream.guessed_rate
+        return StreamInfo(
+            duration=duration,
+            rate=Fraction(rate) if rate else None,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            backend=self.name,
+        )
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        av = self._av
+        stream = self._stream
+        time_base = stream.time_base
+        start = stream.start_time or 0
+        failures = 0
+        try:
+            for packet in self._container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError:
+                    self.decode_errors += 1
+                    failures += 1
+                    if failures > MAX_CONSECUTIVE_DECODE_FAILURES:
+                        log.warning("giving up after %d corrupt packets in a row", failures)
+                        return
+                    continue
+                failures = 0
+                for frame in decoded:
+                    if frame.pts is None:
+                        continue  # no presentation time: we will not invent one
+                    t = float((frame.pts - start) * time_base)
+                    yield DecodedFrame(max(t, 0.0), _rgb_of(frame))
+        except av.error.FFmpegError as exc:
+            # Demuxing itself failed: a truncated or damaged file. Keep what we got.
+            self.decode_errors += 1
+            log.warning("stopped reading early: %s", _reason(exc))
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def _rgb_of(frame) -> Callable[[], np.ndarray]:
+    return lambda: frame.to_ndarray(format="rgb24")
+
+
+class OpenCVDecoder:
+    """Decodes with OpenCV; used only when PyAV cannot open a file."""
+
+    name = "opencv"
+
+    def __init__(self, path: str):
+        import cv2
+
+        self._cv2 = cv2
+        self._capture = cv2.VideoCapture(path)
+        if not self._capture.isOpened():
+            raise VideoError("cannot open as a video (OpenCV could not read it either)")
+        self.decode_errors = 0
+
+    def info(self) -> StreamInfo:
+        cv2 = self._cv2
+        fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
+        count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
+        return StreamInfo(
+            duration=count / fps if fps and count else None,
+            rate=Fraction(fps).limit_denominator(1001) if fps else None,
+            width=int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            backend=self.name,
+        )
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        cv2 = self._cv2
+        capture = self._capture
+        while capture.grab():
+            # POS_MSEC is the frame's pts × time_base as FFmpeg reports it.
+            t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            yield DecodedFrame(max(t, 0.0), self._retrieve)
+
+    def _retrieve(self) -> np.ndarray:
+        ok, bgr = self._capture.retrieve()
+        if not ok:
+            raise VideoError("OpenCV could not convert a decoded frame")
+        return self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+BACKENDS = (PyAVDecoder, OpenCVDecoder)
+
+
+def open_decoder(path: str, backend: str | None = None):
+    """Open `path` with the first backend that can read it (or the named one).
+
+    Raises VideoError (with PyAV's reason) when no backend can open the file.
+    """
+    candidates = [b for b in BACKENDS if backend in (None, b.name)]
+    if not candidates:
+        raise ValueError(f"unknown decoder backend {backend!r}")
+    first_error: VideoError | None = None
+    for candidate in candidates:
+        try:
+            return candidate(path)
+        except VideoError as exc:
+            first_error = first_error or exc
+    assert first_error is not None
+    raise first_error
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '", 1)[0].strip() or type(exc).__name__
