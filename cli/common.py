@@ -1,0 +1,76 @@
+"""Options shared by every command, and turning user errors into one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from scenegrep.pipeline.errors import ScenegrepError
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command could not do its job
+EXIT_USAGE = 2  # bad options or arguments (click's own code)
+EXIT_PARTIAL = 3  # index finished, but some inputs failed
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+
+def quiet_libraries() -> None:
+    """No telemetry, no third-party progress bars or warnings on our stderr."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> "click.exceptions.Exit":
+    click.echo(f"scenegrep: error: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+class Group(click.Group):
+    """Prints ScenegrepError as one line and exits non-zero; tracebacks are for bugs."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ScenegrepError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("\nscenegrep: interrupted; run the same command again to resume", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def db_option(f):
+    return click.option(
+        "--db",
+        envvar="SCENEGREP_DB",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Index folder (embedded Chroma). Default: $SCENEGREP_DB or ~/.local/share/scenegrep.",
+    )(f)
+
+
+def model_option(f):
+    return click.option(
+        "--model",
+        envvar="SCENEGREP_MODEL",
+        default=None,
+        help="CLIP model: Hugging Face hub id or local folder. "
+        "Default: the model the index was built with, else openai/clip-vit-base-patch32.",
+    )(f)
+
+
+def device_option(f):
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        help="Where the model runs: auto (CUDA, then Apple MPS, then CPU), cuda, cuda:1, mps or cpu.",
+    )(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)

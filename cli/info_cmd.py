@@ -1,0 +1,63 @@
+"""`scenegrep info`: what is in an index."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import db_option, json_option, model_option
+from .output import table
+
+
+@click.command()
+@db_option
+@model_option
+@json_option
+def info(db, model, as_json):
+    """Show the index: location, model, sampling interval, videos and frames.
+
+    \b
+    Examples:
+      scenegrep info
+      scenegrep info --db ./my-index --json
+    """
+    from scenegrep.pipeline.encode import model_fingerprint, resolve_model_name
+    from scenegrep.pipeline.store import FrameStore, default_db_path, list_indexes, open_client
+
+    db = db or default_db_path()
+    client = open_client(db, create=False)
+    indexes = list_indexes(client)
+    if model:
+        wanted = model_fingerprint(resolve_model_name(model))
+        indexes = [index for index in indexes if index.fingerprint == wanted]
+    report = {"db": db, "indexes": []}
+    for index in indexes:
+        store = FrameStore(client, index)
+        videos = store.indexed_videos()
+        report["indexes"].append({
+            "model": index.model,
+            "collection": index.collection,
+            "dim": index.dim,
+            "every": index.every,
+            "videos": len(videos),
+            "frames": store.frame_count(),
+            "per_video": [
+                {"episode": v["episode"], "path": v["path"], "frames": v["frames"], "duration": v.get("duration")}
+                for v in videos
+            ],
+        })
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"index: {db}")
+    if not report["indexes"]:
+        click.echo("no videos indexed" + (f" with model {model}" if model else ""))
+    for entry in report["indexes"]:
+        click.echo(
+            f"model: {entry['model']} ({entry['dim']}-d)\nevery: {entry['every']:g} s\n"
+            f"videos: {entry['videos']}\nframes: {entry['frames']}"
+        )
+        if entry["per_video"]:
+            rows = [("episode", "frames", "path")] + [(v["episode"], str(v["frames"]), v["path"]) for v in entry["per_video"]]
+            click.echo(table(rows, right_align={1}))

@@ -1,0 +1,40 @@
+"""The `scenegrep` command."""
+
+from __future__ import annotations
+
+import click
+
+from .common import Group, quiet_libraries
+from .index_cmd import index
+from .info_cmd import info
+from .search_cmd import search
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scenegrep")
+def cli():
+    """Search a video archive by meaning and get back clips with timecodes.
+
+    \b
+    Examples (index once, then search by text or by picture):
+      scenegrep index ~/archive --every 2
+      scenegrep search "tom chases jerry through the kitchen"
+      scenegrep search --image still.jpg -k 5 --json
+
+    Exit codes: 0 ok, 1 failed, 2 bad usage, 3 indexed but some inputs failed,
+    130 interrupted.
+    """
+
+
+cli.add_command(index)
+cli.add_command(search)
+cli.add_command(info)
+
+
+def main() -> None:
+    quiet_libraries()
+    cli(prog_name="scenegrep")
+
+
+if __name__ == "__main__":
+    main()
