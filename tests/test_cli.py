@@ -1,0 +1,183 @@
+"""End to end through the CLI: real PyAV, real transformers, real Chroma."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import pytest
+from conftest import SAMPLE_VIDEOS, write_video
+from PIL import Image
+
+
+def frame_at(video_path, t):
+    """The decoded frame of `video_path` shown at time `t` (seconds)."""
+    with av.open(str(video_path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            if float(frame.pts * stream.time_base) + 1e-6 >= t:
+                return frame.to_image()
+    raise AssertionError(f"no frame at {t}")
+
+
+@pytest.fixture
+def indexed(tmp_path, tiny_model, run_cli):
+    db = tmp_path / "db"
+    result = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db)
+    assert result.exit_code == 0, result.stderr
+    return db
+
+
+def expected_frames(annotations, every=2.0):
+    """Samples per video: one per target 0, N, 2N… that a frame reaches."""
+    counts = {}
+    for video in annotations["videos"]:
+        fps = Fraction(video["fps"])
+        last = Fraction(video["num_frames"] - 1) / fps
+        counts[video["file"].rsplit(".", 1)[0]] = int(last // Fraction(every)) + 1 if last % every else int(last // every) + 1
+    return counts
+
+
+def test_index_then_info_counts_every_video_and_frame(indexed, run_cli, annotations):
+    result = run_cli("info", "--db", indexed, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    (index,) = report["indexes"]
+    assert index["every"] == 2.0
+    per_video = {v["episode"]: v["frames"] for v in index["per_video"]}
+    assert per_video == expected_frames(annotations)
+    assert index["frames"] == sum(per_video.values())
+
+
+def test_image_query_finds_the_frame_time_as_top_clip(indexed, tmp_path, tiny_model, run_cli):
+    video = SAMPLE_VIDEOS / "episode_02.mp4"
+    query = tmp_path / "still.png"
+    frame_at(video, 12.0).save(query)  # a sampled time: 12.012 at 29.97 fps
+    result = run_cli("search", "--image", query, "--model", tiny_model, "--db", indexed, "--json", "-k", "3")
+    assert result.exit_code == 0, result.stderr
+    top = json.loads(result.stdout)[0]
+    assert top["episode"] == "episode_02"
+    assert top["start"] <= 12.012 < top["end"]
+    assert top["score"] == pytest.approx(1.0, abs=1e-3)
+    assert any(h["t"] == pytest.approx(12.012, abs=1e-6) for h in top["hits"])
+
+
+def test_indexing_again_adds_nothing_and_a_touched_file_is_replaced_not_duplicated(tmp_path, tiny_model, run_cli, sample_copy):
+    db = tmp_path / "db"
+    first = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
+    assert first.exit_code == 0, first.stderr
+    frames = json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["frames"]
+
+    again = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
+    assert [v["status"] for v in json.loads(again.stdout)["videos"]] == ["unchanged"] * 3
+
+    os.utime(sample_copy / "episode_01.mp4", ns=(1, 1))  # changed on disk: re-indexed
+    third = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
+    assert sorted(v["status"] for v in json.loads(third.stdout)["videos"]) == ["indexed", "unchanged", "unchanged"]
+    assert json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["frames"] == frames
+
+
+def test_text_query_returns_well_formed_clips(indexed, tiny_model, run_cli):
+    result = run_cli("search", "a red circle bouncing", "--db", indexed, "--json", "-k", "5")
+    assert result.exit_code == 0, result.stderr
+    clips = json.loads(result.stdout)
+    assert 1 <= len(clips) <= 5
+    assert [c["rank"] for c in clips] == list(range(1, len(clips) + 1))
+    assert [c["score"] for c in clips] == sorted((c["score"] for c in clips), reverse=True)
+    for clip in clips:
+        assert os.path.isabs(clip["path"]) and clip["path"].endswith(clip["episode"] + ".mp4")
+        assert 0 <= clip["start"] < clip["end"]
+        assert -1.0 <= clip["score"] <= 1.0
+        times = [h["t"] for h in clip["hits"]]
+        assert times == sorted(times) and clip["start"] == times[0]
+        assert clip["score"] == max(h["score"] for h in clip["hits"])
+
+
+def test_human_output_is_a_table_with_timecodes(indexed, run_cli):
+    result = run_cli("search", "a yellow square", "--db", indexed, "-k", "2")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["#", "episode", "start", "end", "score"]
+    assert len(lines) == 3
+    assert all(len(line.split()[2]) == len("00:00:00.000") for line in lines[1:])
+
+
+def test_episode_filter(indexed, run_cli):
+    clips = json.loads(run_cli("search", "a shape", "--db", indexed, "--json", "--episode", "episode_03").stdout)
+    assert clips and {c["episode"] for c in clips} == {"episode_03"}
+
+
+def test_other_frame_rates_and_vfr_are_indexed_with_true_times(tmp_path, tiny_model, run_cli):
+    folder = tmp_path / "rates"
+    folder.mkdir()
+    write_video(folder / "ntsc.mp4", range(200), rate=Fraction(30000, 1001))
+    write_video(folder / "pal.mp4", range(150), rate=25)
+    write_video(folder / "vfr.mkv", [0, 500, 2100, 2150, 4400, 6000], rate=25, time_base=Fraction(1, 1000))
+    db = tmp_path / "db"
+    assert run_cli("index", folder, "--model", tiny_model, "--db", db).exit_code == 0
+    hits = {}
+    for clip in json.loads(run_cli("search", "x", "--db", db, "--json", "-k", "50").stdout):
+        hits.setdefault(clip["episode"], []).extend(h["t"] for h in clip["hits"])
+    assert sorted(hits["ntsc"]) == pytest.approx([0.0, 2.002, 4.004, 6.006])
+    assert sorted(hits["pal"]) == pytest.approx([0.0, 2.0, 4.0])
+    assert sorted(hits["vfr"]) == pytest.approx([0.0, 2.1, 4.4, 6.0])
+
+
+def test_a_bad_file_is_named_and_the_rest_indexed(tmp_path, tiny_model, run_cli, sample_copy):
+    (sample_copy / "notes.mp4").write_text("not a video\n")
+    db = tmp_path / "db"
+    result = run_cli("index", sample_copy, tmp_path / "missing.mkv", "--model", tiny_model, "--db", db, "--json")
+    assert result.exit_code == 3
+    assert "notes.mp4: cannot open as a video" in result.stderr
+    assert "missing.mkv: no such file or folder" in result.stderr
+    assert "Traceback" not in result.stderr
+    statuses = {os.path.basename(v["path"]): v["status"] for v in json.loads(result.stdout)["videos"]}
+    assert statuses == {"episode_01.mp4": "indexed", "episode_02.mp4": "indexed", "episode_03.mp4": "indexed",
+                        "notes.mp4": "failed", "missing.mkv": "failed"}
+
+
+def test_search_with_another_model_is_refused(indexed, tmp_path, run_cli):
+    from tiny_clip import save_tiny_clip
+
+    other = save_tiny_clip(str(tmp_path / "other_model"), seed=1, image_size=48)
+    result = run_cli("search", "a red circle", "--model", other, "--db", indexed)
+    assert result.exit_code == 1
+    assert "was built with" in result.stderr and "--model" in result.stderr
+    assert result.stdout == ""
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path, run_cli, indexed):
+    cases = [
+        (("search", "x", "--db", tmp_path / "nothing-here"), "no index at"),
+        (("search", "--db", indexed), "empty query"),
+        (("search", "--image", tmp_path / "nope.png", "--db", indexed), "no such file"),
+        (("index", tmp_path / "empty-folder-that-is-missing", "--db", indexed), "no video files found"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.exit_code == 1, (args, result.stderr)
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_every_command_has_help_with_an_example(run_cli):
+    for command in ([], ["index"], ["search"], ["info"]):
+        result = run_cli(*command, "--help")
+        assert result.exit_code == 0
+        assert "scenegrep" in result.stdout and "Example" in result.stdout
+
+
+def test_console_script_runs_and_keeps_stdout_clean(indexed, tiny_model):
+    # The installed entry point, in a fresh process, as a user runs it.
+    result = subprocess.run(
+        [sys.executable, "-m", "scenegrep.cli", "search", "a red circle", "--db", str(indexed), "--json", "-k", "1"],
+        capture_output=True, text=True, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 1
+    assert result.stderr == ""
