@@ -87,8 +87,9 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
         save_results(results_path(db), query.describe(), records)
     except OSError as exc:
         click.echo(f"scenegrep: warning: cannot keep the results for `scenegrep open` ({exc.strerror or exc})", err=True)
+    thumbnails: dict = {}  # exports named alike share one thumbnail folder: extract once
     for path in exports:
-        result = export(clips, path, fmt, title=query.describe())
+        result = export(clips, path, fmt, title=query.describe(), thumbnail_cache=thumbnails)
         for warning in result.warnings:
             click.echo(f"scenegrep: warning: {warning}", err=True)
         extra = f" (thumbnails in {result.thumbnails})" if result.thumbnails else ""

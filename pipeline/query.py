@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import ScenegrepError
 
-WEIGHT_PREFIX = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*:(.+)$", re.S)
+WEIGHT_PREFIX = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*:(.*)$", re.S)
 """`2:kitchen`, `0.5:sky`: a leading number and colon is the term's weight.
 Text that really starts like that is written with an explicit weight: `1:1:30 am`."""
 

@@ -60,8 +60,11 @@ def thumbnail_folder(path: str) -> str:
     return f"{stem}_thumbs"
 
 
-def export(clips: list[Clip], path: str, fmt: str | None = None, title: str = "") -> ExportResult:
+def export(clips: list[Clip], path: str, fmt: str | None = None, title: str = "", thumbnail_cache: dict | None = None) -> ExportResult:
     """Write `clips` (best first) to `path` in `fmt` (default: from the extension).
+
+    Pass the same dict as `thumbnail_cache` to several exports of the same
+    clips so that exports sharing a thumbnail folder extract the frames once.
 
     Raises ScenegrepError for an unknown format or a file that cannot be written."""
     from .edl import write_edl
@@ -78,7 +81,11 @@ def export(clips: list[Clip], path: str, fmt: str | None = None, title: str = ""
     thumbnails: list[str | None] = [None] * len(clips)
     if fmt in WITH_THUMBNAILS:
         result.thumbnails = thumbnail_folder(path)
-        thumbnails, result.warnings = write_thumbnails(clips, result.thumbnails)
+        cache = {} if thumbnail_cache is None else thumbnail_cache
+        if result.thumbnails not in cache:
+            cache[result.thumbnails] = write_thumbnails(clips, result.thumbnails)
+        thumbnails, warnings = cache[result.thumbnails]
+        result.warnings = list(warnings)
     records = [clip_record(rank, clip, thumb) for rank, (clip, thumb) in enumerate(zip(clips, thumbnails), 1)]
     try:
         if fmt == "csv":
