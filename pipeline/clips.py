@@ -137,7 +137,7 @@ def _merge_overlapping(clips: Sequence[Clip]) -> list[Clip]:
     for _, group in groupby(sorted(clips, key=lambda c: (c.path, c.start)), key=lambda c: c.path):
         for clip in group:
             last = merged[-1] if merged and merged[-1].path == clip.path else None
-            if last is not None and clip.start <= last.end + TIME_EPSILON:
+            if last is not None and clip.start < last.end - TIME_EPSILON:  # overlapping, not just touching
                 merged[-1] = replace(
                     last,
                     end=max(last.end, clip.end),

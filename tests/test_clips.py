@@ -56,8 +56,9 @@ def test_padded_clips_that_overlap_merge():
     clips = merge_hits([hit(0, 0.4), hit(6, 0.8)], every=2)
     assert len(clips) == 2
     assert len(pad_and_clamp(clips, pad=1.0)) == 2  # (0, 3) and (5, 9): apart
-    (merged,) = pad_and_clamp(clips, pad=2.0)  # (0, 4) and (4, 10): touching
-    assert (merged.start, merged.end, merged.score) == (0.0, 10.0, 0.8)
+    assert len(pad_and_clamp(clips, pad=2.0)) == 2  # (0, 4) and (4, 10): touching, still two clips
+    (merged,) = pad_and_clamp(clips, pad=2.5)  # (0, 4.5) and (3.5, 10.5): overlapping
+    assert (merged.start, merged.end, merged.score) == (0.0, 10.5, 0.8)
     assert [h.t for h in merged.hits] == [0, 6]
 
 
