@@ -197,3 +197,22 @@ def test_edl_for_one_frame_rate_is_one_file(shared_index, run_cli, tmp_path):
     timeline = otio.adapters.read_from_file(str(tmp_path / "ntsc.edl"), "cmx_3600", rate=30000 / 1001)
     assert [otio.opentime.to_timecode(e.source_range.start_time, 30000 / 1001) for e in timeline.tracks[0].find_clips()] \
         == [c["start_smpte"] for c in clips]
+
+
+def test_the_index_records_each_videos_exact_frame_rate(shared_index, annotations):
+    from scenegrep.pipeline.store import FrameStore, list_indexes, open_client
+
+    client = open_client(str(shared_index), create=False)
+    (index,) = list_indexes(client)
+    recorded = {v["episode"]: v["fps"] for v in FrameStore(client, index).indexed_videos()}
+    assert recorded == {v["file"].rsplit(".", 1)[0]: v["fps"].removesuffix("/1") for v in annotations["videos"]}
+
+
+def test_an_index_without_recorded_rates_reads_the_rate_from_the_file():
+    from scenegrep.pipeline.present import clip_record
+    from scenegrep.pipeline.records import Clip, Hit
+
+    path = str(SAMPLE_VIDEOS / "episode_02.mp4")
+    clip = Clip("episode_02", path, 60.06, 61.0, 0.5, (Hit("episode_02", path, 60.06, 0.5),), fps=None)
+    record = clip_record(1, clip)
+    assert record["fps"] == "30000/1001" and record["start_smpte"] == "00:01:00;02"
