@@ -7,6 +7,7 @@ import click
 from .common import Group, quiet_libraries
 from .index_cmd import index
 from .info_cmd import info
+from .open_cmd import open_result
 from .search_cmd import search
 
 
@@ -20,6 +21,8 @@ def cli():
       scenegrep index ~/archive --every 2
       scenegrep search "tom chases jerry through the kitchen"
       scenegrep search --image still.jpg -k 5 --json
+      scenegrep search "chase" --export chases.edl
+      scenegrep open 1
 
     Exit codes: 0 ok, 1 failed, 2 bad usage, 3 indexed but some inputs failed,
     130 interrupted.
@@ -29,6 +32,7 @@ def cli():
 cli.add_command(index)
 cli.add_command(search)
 cli.add_command(info)
+cli.add_command(open_result)
 
 
 def main() -> None:

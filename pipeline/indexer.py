@@ -101,7 +101,8 @@ def _index_one(video: Video, signature: dict, encoder, store, progress: Progress
         if sampler.decode_errors:
             result.warnings.append(f"{sampler.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
         duration = sampler.info.duration or done_t
-        store.mark_indexed(video, frames, {**signature, "duration": float(duration)})
+        rate = {"fps": str(sampler.info.rate)} if sampler.info.rate else {}  # exact, e.g. "30000/1001": for SMPTE/EDL
+        store.mark_indexed(video, frames, {**signature, "duration": float(duration), **rate})
         return result
 
 

@@ -201,21 +201,50 @@ class FrameStore:
     def frame_count(self) -> int:
         return self.frames.count()
 
-    def query(self, embedding: np.ndarray, n: int, episode: str | None = None) -> list[Hit]:
-        """The `n` frames nearest to `embedding` by cosine similarity, best first."""
+    def query(
+        self,
+        embedding: np.ndarray,
+        n: int,
+        episode: str | None = None,
+        *,
+        episodes: Sequence[str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """The `n` frames nearest to `embedding` by cosine similarity, best first,
+        among frames of `episode`/`episodes` at times `start` ≤ t ≤ `end` (None: no limit).
+        `with_vectors` also returns each frame's embedding (`Hit.vector`)."""
         total = self.frames.count()
-        if total == 0:
+        if total == 0 or episodes == []:
             return []
+        include = ["metadatas", "distances"] + (["embeddings"] if with_vectors else [])
         result = self.frames.query(
             query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1),
             n_results=min(n, total),
-            where={"episode": episode} if episode else None,
-            include=["metadatas", "distances"],
+            where=frame_filter([episode] if episode else episodes, start, end),
+            include=include,
         )
+        vectors = result["embeddings"][0] if with_vectors else [None] * len(result["ids"][0])
         return [
-            Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance))
-            for meta, distance in zip(result["metadatas"][0], result["distances"][0])
+            Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance),
+                vector=None if vector is None else np.asarray(vector, np.float32))
+            for meta, distance, vector in zip(result["metadatas"][0], result["distances"][0], vectors)
         ]
+
+
+def frame_filter(episodes: Sequence[str] | None = None, start: float | None = None, end: float | None = None) -> dict | None:
+    """A Chroma `where` for frames of these episodes within [start, end] seconds (None: no limit)."""
+    conditions: list[dict] = []
+    if episodes:
+        conditions.append({"episode": episodes[0]} if len(episodes) == 1 else {"episode": {"$in": list(episodes)}})
+    if start is not None:
+        conditions.append({"t": {"$gte": float(start)}})
+    if end is not None:
+        conditions.append({"t": {"$lte": float(end)}})
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 def _pages(collection, include: list[str]) -> Iterable[dict]:

@@ -86,3 +86,17 @@ def run_cli():
 
 
 __all__ = ["write_video", "Fraction"]
+
+
+@pytest.fixture(scope="session")
+def shared_index(tmp_path_factory, tiny_model) -> Path:
+    """The sample videos indexed once for tests that only search (each search rewrites last-search.json)."""
+    from click.testing import CliRunner
+
+    from scenegrep.cli.main import cli
+
+    db = tmp_path_factory.mktemp("shared") / "db"
+    result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", tiny_model, "--db", str(db)],
+                                prog_name="scenegrep", catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return db
