@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import Group, quiet_libraries
+from .eval_cmd import eval_group
 from .index_cmd import index
 from .info_cmd import info
 from .open_cmd import open_result
@@ -32,6 +33,7 @@ def cli():
 cli.add_command(index)
 cli.add_command(search)
 cli.add_command(info)
+cli.add_command(eval_group)
 cli.add_command(open_result)
 
 

@@ -167,7 +167,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path, run_cli, indexed):
 
 
 def test_every_command_has_help_with_an_example(run_cli):
-    for command in ([], ["index"], ["search"], ["info"], ["open"]):
+    for command in ([], ["index"], ["search"], ["info"], ["open"], ["eval"], ["eval", "images"], ["eval", "videos"]):
         result = run_cli(*command, "--help")
         assert result.exit_code == 0
         assert "scenegrep" in result.stdout and "Example" in result.stdout
