@@ -8,9 +8,12 @@ In order:
    keeps "the few that stand out" whatever the scale.
 2. **Gap rule.** Hits of one video at most `gap` seconds apart (default 1.5
    sampling intervals) join one clip: adjacent samples merge, a sample in
-   between that did not match splits the clip. A clip starts at its first
-   hit, ends one interval after its last (the last hit's frame stands for
-   that interval), and scores as its best hit.
+   between that did not match splits the clip. Neighbours whose scores
+   differ by more than `score_jump` split too: a cut to another shot changes
+   the score abruptly, so a clip ends where its shot does (on a small index
+   every frame is a candidate, and without this a clip would span the whole
+   video). A clip starts at its first hit, ends one interval after its last
+   (the last hit's frame stands for that interval), and scores as its best hit.
 3. **Padding and clamping.** `pad` seconds are added before and after; a clip
    never starts before 0 or ends after the video (nor leaves the searched
    time window). Clips of one video that now overlap merge.
@@ -42,6 +45,13 @@ DUPLICATE_SIMILARITY = 0.97
 shot. Re-encoded copies and held drawings of one shot score 0.98-1.0 with CLIP;
 different shots of one scene rarely pass 0.95."""
 
+SCORE_JUMP_OF_SPREAD = 0.25
+"""The default `score_jump`, as a share of the query's spread (best hit score −
+median candidate score). Scores live on different scales per model and query
+(real CLIP text queries: 0.15-0.35; image queries and small models: up to 1),
+so the split threshold scales with them. Within one shot CLIP scores move by a
+few hundredths; across a cut to an unrelated shot by a large part of the spread."""
+
 TIME_EPSILON = 1e-6
 """Slack for float time comparisons, far below one frame at any frame rate."""
 
@@ -55,6 +65,7 @@ class ClipRules:
     min_score: float | None = None  # absolute cut-off on hit scores
     within: float | None = None  # relative cut-off: keep hits scoring at least best − within
     per_episode: int | None = None  # at most this many clips per episode
+    score_jump: float | None = None  # neighbours differing more split; None: SCORE_JUMP_OF_SPREAD × spread
     duplicate_similarity: float | None = DUPLICATE_SIMILARITY  # None keeps near-duplicates apart
 
 
@@ -70,21 +81,36 @@ def cut_off(hits: Sequence[Hit], min_score: float | None = None, within: float |
     return [hit for hit in hits if hit.score >= floor]
 
 
-def merge_hits(hits: Sequence[Hit], every: float, gap_intervals: float = MERGE_GAP_INTERVALS, gap: float | None = None) -> list[Clip]:
+def merge_hits(
+    hits: Sequence[Hit],
+    every: float,
+    gap_intervals: float = MERGE_GAP_INTERVALS,
+    gap: float | None = None,
+    score_jump: float = np.inf,
+) -> list[Clip]:
     """Merge hits of the same video at most `gap` seconds apart (default
-    `gap_intervals` × `every`) into clips, best first."""
+    `gap_intervals` × `every`) and at most `score_jump` apart in score into
+    clips, best first."""
     gap = every * gap_intervals if gap is None else gap
     clips: list[Clip] = []
     by_video = sorted(hits, key=lambda hit: (hit.path, hit.t))
     for _, group in groupby(by_video, key=lambda hit: hit.path):
         run: list[Hit] = []
         for hit in group:
-            if run and hit.t - run[-1].t > gap + TIME_EPSILON:
+            if run and (hit.t - run[-1].t > gap + TIME_EPSILON or abs(hit.score - run[-1].score) > score_jump):
                 clips.append(_clip_of(run, every))
                 run = []
             run.append(hit)
         clips.append(_clip_of(run, every))
     return best_first(clips)
+
+
+def default_score_jump(hits: Sequence[Hit]) -> float:
+    """SCORE_JUMP_OF_SPREAD × (best score − median score) of a query's hits."""
+    if len(hits) < 2:
+        return np.inf
+    scores = np.array([hit.score for hit in hits])
+    return SCORE_JUMP_OF_SPREAD * float(scores.max() - np.median(scores))
 
 
 def _clip_of(run: list[Hit], every: float) -> Clip:
@@ -192,7 +218,8 @@ def shape_clips(
 ) -> list[Clip]:
     """Hits → clips, best first, by `rules` (the steps in the module docstring)."""
     kept = cut_off(hits, rules.min_score, rules.within)
-    clips = merge_hits(kept, every, gap=rules.gap)
+    jump = default_score_jump(hits) if rules.score_jump is None else rules.score_jump
+    clips = merge_hits(kept, every, gap=rules.gap, score_jump=jump)
     clips = pad_and_clamp(clips, rules.pad, durations, window)
     if rules.duplicate_similarity is not None:
         clips = collapse_duplicates(clips, rules.duplicate_similarity)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scenegrep.pipeline.clips import (
-    ClipRules, collapse_duplicates, cut_off, merge_hits, pad_and_clamp, shape_clips,
+    ClipRules, collapse_duplicates, cut_off, default_score_jump, merge_hits, pad_and_clamp, shape_clips,
 )
 from scenegrep.pipeline.records import Hit
 
@@ -98,3 +98,22 @@ def test_shape_clips_keeps_the_v1_clips_by_default(pad):
     hits = [hit(4.0, 0.5), hit(6.0, 0.9), hit(8.0, 0.7)]
     (clip,) = shape_clips(hits, every=2, rules=ClipRules(pad=pad))
     assert (clip.start, clip.end, clip.score) == (4.0 - pad, 10.0 + pad, 0.9)
+
+
+def test_a_score_jump_splits_adjacent_hits_at_the_cut():
+    # One video, every frame a candidate (a small index): the matching shot
+    # (4-8 s, scores ~0.7) must not be merged with its unrelated neighbours.
+    scores = {0.0: 0.1, 2.0: 0.12, 4.0: 0.70, 6.0: 0.72, 8.0: 0.15, 10.0: 0.1}
+    hits = [Hit("ep", "/v/ep.mp4", t, s) for t, s in scores.items()]
+    clips = shape_clips(hits, every=2.0, rules=ClipRules(duplicate_similarity=None))
+    assert (clips[0].start, clips[0].end, clips[0].score) == (4.0, 8.0, 0.72)
+    # Without the split rule the same hits make one clip over the whole video.
+    whole = shape_clips(hits, every=2.0, rules=ClipRules(duplicate_similarity=None, score_jump=float("inf")))
+    assert [(c.start, c.end) for c in whole] == [(0.0, 12.0)]
+
+
+def test_default_score_jump_scales_with_the_query_spread():
+    narrow = [Hit("ep", "/v/ep.mp4", float(t), 0.20 + 0.01 * t) for t in range(5)]
+    wide = [Hit("ep", "/v/ep.mp4", float(t), 0.20 + 0.10 * t) for t in range(5)]
+    assert default_score_jump(wide) == pytest.approx(10 * default_score_jump(narrow))
+    assert default_score_jump(narrow[:1]) == float("inf")
