@@ -52,6 +52,10 @@ median candidate score). Scores live on different scales per model and query
 so the split threshold scales with them. Within one shot CLIP scores move by a
 few hundredths; across a cut to an unrelated shot by a large part of the spread."""
 
+MIN_HITS_FOR_SPREAD = 10
+"""Fewer candidate hits than this say nothing about a query's score scale (their
+median may itself be a match), so the default score split stays off."""
+
 TIME_EPSILON = 1e-6
 """Slack for float time comparisons, far below one frame at any frame rate."""
 
@@ -106,8 +110,9 @@ def merge_hits(
 
 
 def default_score_jump(hits: Sequence[Hit]) -> float:
-    """SCORE_JUMP_OF_SPREAD × (best score − median score) of a query's hits."""
-    if len(hits) < 2:
+    """SCORE_JUMP_OF_SPREAD × (best score − median score) of a query's hits
+    (no split with fewer than MIN_HITS_FOR_SPREAD hits)."""
+    if len(hits) < MIN_HITS_FOR_SPREAD:
         return np.inf
     scores = np.array([hit.score for hit in hits])
     return SCORE_JUMP_OF_SPREAD * float(scores.max() - np.median(scores))

@@ -103,17 +103,18 @@ def test_shape_clips_keeps_the_v1_clips_by_default(pad):
 def test_a_score_jump_splits_adjacent_hits_at_the_cut():
     # One video, every frame a candidate (a small index): the matching shot
     # (4-8 s, scores ~0.7) must not be merged with its unrelated neighbours.
-    scores = {0.0: 0.1, 2.0: 0.12, 4.0: 0.70, 6.0: 0.72, 8.0: 0.15, 10.0: 0.1}
+    scores = {0.0: 0.1, 2.0: 0.12, 4.0: 0.70, 6.0: 0.72, 8.0: 0.15, 10.0: 0.1,
+              12.0: 0.11, 14.0: 0.13, 16.0: 0.1, 18.0: 0.12, 20.0: 0.14, 22.0: 0.1}
     hits = [Hit("ep", "/v/ep.mp4", t, s) for t, s in scores.items()]
     clips = shape_clips(hits, every=2.0, rules=ClipRules(duplicate_similarity=None))
     assert (clips[0].start, clips[0].end, clips[0].score) == (4.0, 8.0, 0.72)
     # Without the split rule the same hits make one clip over the whole video.
     whole = shape_clips(hits, every=2.0, rules=ClipRules(duplicate_similarity=None, score_jump=float("inf")))
-    assert [(c.start, c.end) for c in whole] == [(0.0, 12.0)]
+    assert [(c.start, c.end) for c in whole] == [(0.0, 24.0)]
 
 
 def test_default_score_jump_scales_with_the_query_spread():
-    narrow = [Hit("ep", "/v/ep.mp4", float(t), 0.20 + 0.01 * t) for t in range(5)]
-    wide = [Hit("ep", "/v/ep.mp4", float(t), 0.20 + 0.10 * t) for t in range(5)]
+    narrow = [Hit("ep", "/v/ep.mp4", float(t), 0.20 + 0.01 * t) for t in range(12)]
+    wide = [Hit("ep", "/v/ep.mp4", float(t), 0.20 + 0.10 * t) for t in range(12)]
     assert default_score_jump(wide) == pytest.approx(10 * default_score_jump(narrow))
-    assert default_score_jump(narrow[:1]) == float("inf")
+    assert default_score_jump(narrow[:9]) == float("inf")  # too few to know the scale
