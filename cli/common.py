@@ -39,7 +39,7 @@ class Group(click.Group):
         except ScenegrepError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
-            click.echo("\nscenegrep: interrupted; run the same command again to resume", err=True)
+            click.echo("\nscenegrep: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
 
 
@@ -50,6 +50,17 @@ def db_option(f):
         type=click.Path(file_okay=False),
         default=None,
         help="Index folder (embedded Chroma). Default: $SCENEGREP_DB or ~/.local/share/scenegrep.",
+    )(f)
+
+
+def chroma_url_option(f):
+    return click.option(
+        "--chroma-url",
+        envvar="SCENEGREP_CHROMA_URL",
+        default=None,
+        metavar="URL",
+        help="Use a Chroma server (`chroma run`) instead of the --db folder: http://HOST:PORT, "
+        "optionally /DATABASE. Default: $SCENEGREP_CHROMA_URL.",
     )(f)
 
 

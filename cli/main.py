@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from .common import Group, quiet_libraries
+from .doctor_cmd import doctor
 from .index_cmd import index
 from .info_cmd import info
+from .prune_cmd import prune
 from .search_cmd import search
 
 
@@ -20,6 +22,7 @@ def cli():
       scenegrep index ~/archive --every 2
       scenegrep search "tom chases jerry through the kitchen"
       scenegrep search --image still.jpg -k 5 --json
+      scenegrep doctor
 
     Exit codes: 0 ok, 1 failed, 2 bad usage, 3 indexed but some inputs failed,
     130 interrupted.
@@ -29,6 +32,8 @@ def cli():
 cli.add_command(index)
 cli.add_command(search)
 cli.add_command(info)
+cli.add_command(prune)
+cli.add_command(doctor)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import db_option, device_option, json_option, model_option
+from .common import chroma_url_option, db_option, device_option, json_option, model_option
 from .output import clip_to_dict, clips_table
 
 
@@ -17,10 +17,11 @@ from .output import clip_to_dict, clips_table
 @click.option("-k", "--top", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Clips to return.")
 @click.option("--episode", default=None, help="Only search this episode (file name without extension).")
 @db_option
+@chroma_url_option
 @model_option
 @device_option
 @json_option
-def search(text, images, k, episode, db, model, device, as_json):
+def search(text, images, k, episode, db, chroma_url, model, device, as_json):
     """Find the clips that best match TEXT and/or --image.
 
     Several TEXT arguments are combined into one query. Prints a table of
@@ -34,14 +35,15 @@ def search(text, images, k, episode, db, model, device, as_json):
     """
     from scenegrep.pipeline.encode import ClipEncoder
     from scenegrep.pipeline.search import load_image, query_embedding, search as find_clips
-    from scenegrep.pipeline.store import FrameStore, default_db_path, model_for_search, open_client
+    from scenegrep.pipeline.store import FrameStore, default_db_path, location, model_for_search, open_client
     from scenegrep.pipeline.errors import ScenegrepError
 
     if not any(t.strip() for t in text) and not images:
         raise ScenegrepError('empty query: give search text (scenegrep search "a red ball") or --image FILE')
     pictures = [load_image(path) for path in images]
-    db = db or default_db_path()
-    client = open_client(db, create=False)
+    db = None if chroma_url else (db or default_db_path())
+    client = open_client(db, url=chroma_url, create=False)
+    db = location(db, chroma_url)
     encoder = ClipEncoder(model_for_search(client, model, db), device=device)
     store = FrameStore.for_search(client, encoder.info, db)
     clips = find_clips(store, query_embedding(encoder, text, pictures), k=k, episode=episode)

@@ -66,7 +66,8 @@ def test_image_query_finds_the_frame_time_as_top_clip(indexed, tmp_path, tiny_mo
     assert any(h["t"] == pytest.approx(12.012, abs=1e-6) for h in top["hits"])
 
 
-def test_indexing_again_adds_nothing_and_a_touched_file_is_replaced_not_duplicated(tmp_path, tiny_model, run_cli, sample_copy):
+def test_indexing_again_adds_nothing_and_a_changed_file_is_replaced_not_duplicated(tmp_path, tiny_model, run_cli,
+                                                                                     sample_copy, annotations):
     db = tmp_path / "db"
     first = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
     assert first.exit_code == 0, first.stderr
@@ -75,10 +76,19 @@ def test_indexing_again_adds_nothing_and_a_touched_file_is_replaced_not_duplicat
     again = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
     assert [v["status"] for v in json.loads(again.stdout)["videos"]] == ["unchanged"] * 3
 
-    os.utime(sample_copy / "episode_01.mp4", ns=(1, 1))  # changed on disk: re-indexed
+    os.utime(sample_copy / "episode_01.mp4", ns=(1, 1))  # touched, same content: nothing to re-encode
+    touched = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
+    assert [v["status"] for v in json.loads(touched.stdout)["videos"]] == ["unchanged"] * 3
+
+    # New content at the same path (a 10 s video: 5 samples): re-indexed, its old frames gone.
+    write_video(sample_copy / "episode_01.mp4", range(250), rate=25)
     third = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
-    assert sorted(v["status"] for v in json.loads(third.stdout)["videos"]) == ["indexed", "unchanged", "unchanged"]
-    assert json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["frames"] == frames
+    statuses = {os.path.basename(v["path"]): v["status"] for v in json.loads(third.stdout)["videos"]}
+    assert statuses == {"episode_01.mp4": "indexed", "episode_02.mp4": "unchanged", "episode_03.mp4": "unchanged"}
+    per_video = {v["episode"]: v["frames"] for v in json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["per_video"]}
+    expected = expected_frames(annotations)
+    assert per_video == {**expected, "episode_01": 5}
+    assert json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["frames"] == frames - expected["episode_01"] + 5
 
 
 def test_text_query_returns_well_formed_clips(indexed, tiny_model, run_cli):
@@ -166,7 +176,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path, run_cli, indexed):
 
 
 def test_every_command_has_help_with_an_example(run_cli):
-    for command in ([], ["index"], ["search"], ["info"]):
+    for command in ([], ["index"], ["search"], ["info"], ["prune"], ["doctor"]):
         result = run_cli(*command, "--help")
         assert result.exit_code == 0
         assert "scenegrep" in result.stdout and "Example" in result.stdout
