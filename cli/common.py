@@ -23,6 +23,12 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # the fallback decoder's FFmpeg: we report errors ourselves
+
+
+def shown(path: str) -> str:
+    """A path as it can be printed: undecodable bytes of odd file names become �."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> "click.exceptions.Exit":

@@ -11,7 +11,7 @@ import click
 from scenegrep.pipeline.sample import DEFAULT_EVERY
 
 from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
-                     device_option, fail, json_option, model_option)
+                     device_option, fail, json_option, model_option, shown)
 from .progress import TqdmProgress
 
 STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
@@ -61,7 +61,7 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
     started = time.perf_counter()
     videos, problems = find_videos(paths)
     for path, reason in problems:
-        click.echo(f"scenegrep: skipping {path}: {reason}", err=True)
+        click.echo(f"scenegrep: skipping {shown(path)}: {reason}", err=True)
     if not videos and not prune:
         fail("no video files found in " + ", ".join(paths) + f" (looked for {_extensions_hint()})")
 
@@ -78,11 +78,11 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
                 for result in index_videos(videos, encoder, store, progress):
                     results.append(result)
                     for warning in result.warnings:
-                        progress.write(f"scenegrep: warning: {result.video.path}: {warning}")
+                        progress.write(f"scenegrep: warning: {shown(result.video.path)}: {warning}")
                     if result.status == "failed":
-                        progress.write(f"scenegrep: skipping {result.video.path}: {result.reason}")
+                        progress.write(f"scenegrep: skipping {shown(result.video.path)}: {result.reason}")
                     elif result.source:
-                        progress.write(f"scenegrep: {result.video.path}: {result.status} from {result.source} "
+                        progress.write(f"scenegrep: {shown(result.video.path)}: {result.status} from {result.source} "
                                        f"({result.frames} frames reused, nothing re-encoded)")
             if prune:
                 searched = [p for p in paths if p not in {path for path, _ in problems}]

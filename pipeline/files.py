@@ -69,6 +69,36 @@ def fingerprint(path: str) -> Fingerprint:
     return Fingerprint(stat.st_size, stat.st_mtime_ns, content_hash(path, stat.st_size))
 
 
+MP4_LIKE = frozenset({".mp4", ".m4v", ".mov", ".3gp"})
+
+
+def lacks_mp4_index(path: str) -> bool:
+    """Whether an MP4/MOV file has media data but no index (`moov` box): the
+    signature of a file cut short before its writer added the index at the end."""
+    if Path(path).suffix.lower() not in MP4_LIKE:
+        return False
+    boxes = set()
+    try:
+        with open(path, "rb") as fh:
+            end = os.fstat(fh.fileno()).st_size
+            offset = 0
+            while offset + 8 <= end:
+                fh.seek(offset)
+                header = fh.read(16)
+                size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+                if size == 1 and len(header) == 16:
+                    size = int.from_bytes(header[8:16], "big")
+                elif size == 0:
+                    size = end - offset
+                if size < 8:
+                    return False  # not a box structure we understand
+                boxes.add(kind)
+                offset += size
+    except OSError:
+        return False
+    return b"mdat" in boxes and b"moov" not in boxes
+
+
 def is_within(path: str, folders: Iterable[str]) -> bool:
     """Whether `path` is one of `folders` or lies below one of them (absolute paths)."""
     for folder in folders:

@@ -26,7 +26,7 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 from .errors import VideoError
-from .files import Fingerprint, content_hash
+from .files import Fingerprint, content_hash, lacks_mp4_index
 from .records import SampledFrame, Video
 from .sample import VideoSampler
 
@@ -79,6 +79,11 @@ def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | N
 def update_video(video: Video, encoder, store, progress: Progress | None = None) -> VideoResult:
     """Skip, move, copy or (re-)index one video; see the module docstring."""
     progress = progress or NoProgress()
+    try:
+        video.path.encode("utf-8")
+    except UnicodeEncodeError:
+        return VideoResult(video, "failed", reason="its name is not valid UTF-8, which the index cannot store; "
+                                                   "rename the file")
     try:
         stat = os.stat(video.path)
     except OSError as exc:
@@ -138,6 +143,9 @@ def _index_one(video: Video, fingerprint: Fingerprint, encoder, store, progress:
     try:
         sampler = VideoSampler(video, store.info.every)
     except VideoError as exc:
+        if lacks_mp4_index(video.path):
+            return VideoResult(video, "failed", reason="truncated MP4/MOV: its index (moov box) is missing, so no "
+                                                       "frame can be located; copy or download it again")
         return VideoResult(video, "failed", reason=str(exc))
     except OSError as exc:
         return VideoResult(video, "failed", reason=_os_reason(video.path, exc))

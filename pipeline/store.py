@@ -72,6 +72,11 @@ def open_client(db: str | None = None, url: str | None = None, create: bool = Tr
         return chromadb.PersistentClient(path=db, settings=settings)
     except OSError as exc:
         raise ScenegrepError(f"cannot use {db} for the index: {exc.strerror or exc}; pass --db to choose another folder") from exc
+    except Exception as exc:  # chromadb's own errors: a damaged folder, or one being created right now
+        raise ScenegrepError(
+            f"cannot open the index at {db} ({_first_line(exc)}); if another scenegrep is creating it right now, "
+            "try again in a moment"
+        ) from exc
 
 
 def _open_server(url: str, create: bool, settings):
@@ -103,7 +108,10 @@ def _open_server(url: str, create: bool, settings):
                     f"the Chroma server at {url} has no database {database!r}; "
                     f"build one with `scenegrep index VIDEOS --chroma-url {url}`"
                 ) from None
-            admin_client.create_database(database)
+            try:
+                admin_client.create_database(database)
+            except Exception as exc:  # chromadb's errors for invalid names vary by version
+                raise ScenegrepError(f"cannot create database {database!r} on {url}: {_first_line(exc)}") from exc
     return chromadb.HttpClient(database=database, **server)
 
 
@@ -289,12 +297,22 @@ class FrameStore:
         total = self.frames.count()
         if total == 0:
             return []
-        result = self.frames.query(
-            query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1),
-            n_results=min(n, total),
-            where={"episode": episode} if episode else None,
-            include=["metadatas", "distances"],
-        )
+        from chromadb.errors import ChromaError
+
+        try:
+            result = self.frames.query(
+                query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1),
+                n_results=min(n, total),
+                where={"episode": episode} if episode else None,
+                include=["metadatas", "distances"],
+            )
+        except ChromaError as exc:
+            # Embedded store only: another process has stored frames but not yet
+            # written the vector index to disk (the first moments of an `index` run).
+            raise ScenegrepError(
+                f"cannot search the index yet ({_first_line(exc)}); a running `scenegrep index` is writing its "
+                "first frames: try again in a moment"
+            ) from exc
         return [
             Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance))
             for meta, distance in zip(result["metadatas"][0], result["distances"][0])
