@@ -117,12 +117,12 @@ def check_index(store, model_dim: int | None = None) -> list[Check]:
     checks.append(Check(label, "ok", f"{len(videos)} videos, {total} frames, every {store.info.every:g} s"))
     for entry in wrong:
         checks.append(Check(label, "problem", f"{entry['path']}: registry says {entry.get('frames')} frames, "
-                            f"{counts.get(entry['video_id'], 0)} stored; re-index it (`scenegrep index` after "
-                            f"`scenegrep prune`, or touch the file)"))
+                            f"{counts.get(entry['video_id'], 0)} stored; `scenegrep prune --repair` then "
+                            "`scenegrep index` redoes it"))
     if orphans:
         checks.append(Check(label, "problem", f"{sum(orphans.values())} orphan frame(s) of {len(orphans)} "
                             "unregistered video(s) (an interrupted run): `scenegrep index` the same folders again, "
-                            "or `scenegrep prune --orphans`"))
+                            "or `scenegrep prune --repair`"))
     if gone:
         shown = ", ".join(entry["path"] for entry in gone[:3]) + (" …" if len(gone) > 3 else "")
         checks.append(Check(label, "warning", f"{len(gone)} indexed file(s) no longer exist here ({shown}); "

@@ -1,5 +1,6 @@
-"""Removing what no longer belongs in an index: videos whose files are gone, and
-orphan frames (frames of a video that is not registered, left by a killed run)."""
+"""Removing what no longer belongs in an index: videos whose files are gone,
+orphan frames (frames of a video that is not registered, left by a killed run)
+and registered videos whose frames are incomplete (so `index` redoes them)."""
 
 from __future__ import annotations
 
@@ -37,14 +38,22 @@ def orphan_frames(store) -> dict[str, int]:
     return {video_id: n for video_id, n in store.frames_per_video().items() if video_id not in registered}
 
 
-def prune_orphans(store, dry_run: bool = False) -> dict[str, int]:
-    """Delete orphan frames (unless `dry_run`); returns frames per orphan video id.
+def repair(store, dry_run: bool = False) -> tuple[dict[str, int], list[dict]]:
+    """Delete orphan frames and registered videos whose stored frames do not
+    match their count (unless `dry_run`); the next `index` redoes those videos.
+    Returns (frames per orphan video id, incomplete registry entries).
 
     Only safe while nothing indexes into the store: a video being indexed
     right now is unregistered until its last frame is stored.
     """
-    orphans = orphan_frames(store)
+    counts = store.frames_per_video()
+    videos = store.indexed_videos()
+    registered = {entry["video_id"] for entry in videos}
+    orphans = {video_id: n for video_id, n in counts.items() if video_id not in registered}
+    incomplete = [entry for entry in videos if counts.get(entry["video_id"], 0) != int(entry.get("frames", -1))]
     if not dry_run:
         for video_id in orphans:
             store.remove_leftovers(video_id)
-    return orphans
+        for entry in incomplete:
+            store.remove_video(entry["video_id"])
+    return orphans, incomplete
