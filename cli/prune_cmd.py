@@ -46,8 +46,8 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
     if repair is None:
         repair = db is not None
     report = {"db": where, "dry_run": dry_run, "indexes": []}
+    client = open_client(db, url=chroma_url, create=False)
     with IndexLock(db, wait=wait) if db and not dry_run else contextlib.nullcontext():
-        client = open_client(db, url=chroma_url, create=False)
         indexes = list_indexes(client)
         if model:
             wanted = model_fingerprint(resolve_model_name(model))

@@ -23,7 +23,8 @@ class IndexLock:
     """An exclusive `flock` on DB/scenegrep-index.lock, released when the process ends
     (even by SIGKILL: the kernel drops it, so a crash never leaves a stale lock).
 
-    Raises IndexBusyError on entry when another process holds it and `wait` is False.
+    Raises IndexBusyError on entry when another process holds it and `wait` is
+    False, ScenegrepError when the folder cannot be created or written.
     """
 
     def __init__(self, db: str, wait: bool = False):
@@ -36,8 +37,14 @@ class IndexLock:
             import fcntl
         except ImportError:  # Windows: no flock; one writer is then up to the user
             return self
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fh = open(self.path, "a+")
+        folder = os.path.dirname(self.path)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fh = open(self.path, "a+")
+        except OSError as exc:
+            raise ScenegrepError(
+                f"cannot use {folder} for the index: {exc.strerror or exc}; pass --db to choose another folder"
+            ) from exc
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
         except BlockingIOError:
