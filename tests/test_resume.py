@@ -142,6 +142,7 @@ def test_a_second_index_on_the_same_folder_stops_with_a_clear_message(tmp_path, 
     from scenegrep.pipeline.lock import IndexLock
 
     db = tmp_path / "db"
+    assert run_cli("index", SAMPLE_VIDEOS / "episode_01.mp4", "--model", tiny_model, "--db", db).exit_code == 0
     with IndexLock(str(db)):  # as a running `scenegrep index` holds it
         busy = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db)
         prune = run_cli("prune", "--db", db)
