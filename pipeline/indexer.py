@@ -132,7 +132,8 @@ def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoR
     if frames != int(source.get("frames", -1)):
         store.remove_leftovers(video.video_id)  # the source is incomplete: index from the file
         return None
-    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": float(source.get("duration", 0.0))})
+    rate = {"fps": source["fps"]} if source.get("fps") else {}  # the same content: the same frame rate
+    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": float(source.get("duration", 0.0)), **rate})
     moved = not os.path.exists(source["path"])
     if moved:
         store.remove_video(source["video_id"])
@@ -177,7 +178,8 @@ def _index_one(video: Video, fingerprint: Fingerprint, encoder, store, progress:
                                "indexed as far as it decodes")
     elif sampler.decode_errors:
         result.warnings.append(f"{sampler.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
-    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": float(duration or done_t)})
+    rate = {"fps": str(sampler.info.rate)} if sampler.info.rate else {}  # exact, e.g. "30000/1001": for SMPTE/EDL
+    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": float(duration or done_t), **rate})
     return result
 
 

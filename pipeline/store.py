@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 from urllib.parse import urlparse
@@ -32,6 +33,15 @@ VIDEOS_PREFIX = "sgv-"
 
 DEFAULT_DATABASE = "default_database"
 """Chroma's own name for a server's default database."""
+
+OPEN_ATTEMPTS = 3
+"""Tries to open an embedded folder. Two processes opening a brand-new folder at
+once (an `index` creating it, a `search` or `info` started that instant) can
+both run Chroma's schema setup, and one fails ("table ... already exists");
+a moment later the schema is complete and opening succeeds."""
+
+OPEN_RETRY_PAUSE = 0.5
+"""Seconds between those tries: far longer than the schema setup takes."""
 
 GET_PAGE_SIZE = 5000
 """Records fetched per `get` when listing a whole collection: bounded memory per page."""
@@ -67,16 +77,30 @@ def open_client(db: str | None = None, url: str | None = None, create: bool = Tr
     db = db or default_db_path()
     if not create and not os.path.exists(os.path.join(db, "chroma.sqlite3")):
         raise IndexNotFoundError(f"no index at {db}; build one with `scenegrep index VIDEOS --db {db}`")
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            os.makedirs(db, exist_ok=True)
+            return chromadb.PersistentClient(path=db, settings=settings)
+        except OSError as exc:
+            raise ScenegrepError(f"cannot use {db} for the index: {exc.strerror or exc}; pass --db to choose another folder") from exc
+        except Exception as exc:  # chromadb's own errors: a damaged folder, or one being created right now
+            _forget_failed_client(db)
+            if attempt == OPEN_ATTEMPTS:
+                raise ScenegrepError(
+                    f"cannot open the index at {db} ({_first_line(exc)}); if another scenegrep is creating it right "
+                    "now, try again in a moment"
+                ) from exc
+            time.sleep(OPEN_RETRY_PAUSE)
+
+
+def _forget_failed_client(db: str) -> None:
+    """Chroma caches one client system per folder, even one whose start failed; drop it so a retry starts afresh."""
     try:
-        os.makedirs(db, exist_ok=True)
-        return chromadb.PersistentClient(path=db, settings=settings)
-    except OSError as exc:
-        raise ScenegrepError(f"cannot use {db} for the index: {exc.strerror or exc}; pass --db to choose another folder") from exc
-    except Exception as exc:  # chromadb's own errors: a damaged folder, or one being created right now
-        raise ScenegrepError(
-            f"cannot open the index at {db} ({_first_line(exc)}); if another scenegrep is creating it right now, "
-            "try again in a moment"
-        ) from exc
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(db), None)
+    except (ImportError, AttributeError):  # another chromadb layout: a retry then reuses the cached system
+        pass
 
 
 def _open_server(url: str, create: bool, settings):
@@ -227,7 +251,8 @@ class FrameStore:
     def mark_indexed(self, video: Video, frames: int, fingerprint: dict) -> None:
         """Record that every frame of `video` is stored (the last step of indexing it).
 
-        `fingerprint` is the file's size, mtime_ns and hash (plus its duration).
+        `fingerprint` is the file's size, mtime_ns and hash (plus its duration
+        and, when known, its frame rate `fps` as an exact fraction like "30000/1001").
         """
         self.videos.upsert(
             ids=[video.video_id],
@@ -292,19 +317,32 @@ class FrameStore:
     def frame_count(self) -> int:
         return self.frames.count()
 
-    def query(self, embedding: np.ndarray, n: int, episode: str | None = None) -> list[Hit]:
-        """The `n` frames nearest to `embedding` by cosine similarity, best first."""
+    def query(
+        self,
+        embedding: np.ndarray,
+        n: int,
+        episode: str | None = None,
+        *,
+        episodes: Sequence[str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """The `n` frames nearest to `embedding` by cosine similarity, best first,
+        among frames of `episode`/`episodes` at times `start` ≤ t ≤ `end` (None: no limit).
+        `with_vectors` also returns each frame's embedding (`Hit.vector`)."""
         total = self.frames.count()
-        if total == 0:
+        if total == 0 or episodes == []:
             return []
         from chromadb.errors import ChromaError
 
+        include = ["metadatas", "distances"] + (["embeddings"] if with_vectors else [])
         try:
             result = self.frames.query(
                 query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1),
                 n_results=min(n, total),
-                where={"episode": episode} if episode else None,
-                include=["metadatas", "distances"],
+                where=frame_filter([episode] if episode else episodes, start, end),
+                include=include,
             )
         except ChromaError as exc:
             # Embedded store only: another process has stored frames but not yet
@@ -313,10 +351,26 @@ class FrameStore:
                 f"cannot search the index yet ({_first_line(exc)}); a running `scenegrep index` is writing its "
                 "first frames: try again in a moment"
             ) from exc
+        vectors = result["embeddings"][0] if with_vectors else [None] * len(result["ids"][0])
         return [
-            Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance))
-            for meta, distance in zip(result["metadatas"][0], result["distances"][0])
+            Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance),
+                vector=None if vector is None else np.asarray(vector, np.float32))
+            for meta, distance, vector in zip(result["metadatas"][0], result["distances"][0], vectors)
         ]
+
+
+def frame_filter(episodes: Sequence[str] | None = None, start: float | None = None, end: float | None = None) -> dict | None:
+    """A Chroma `where` for frames of these episodes within [start, end] seconds (None: no limit)."""
+    conditions: list[dict] = []
+    if episodes:
+        conditions.append({"episode": episodes[0]} if len(episodes) == 1 else {"episode": {"$in": list(episodes)}})
+    if start is not None:
+        conditions.append({"t": {"$gte": float(start)}})
+    if end is not None:
+        conditions.append({"t": {"$lte": float(end)}})
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 def _pages(collection, include: list[str], where: dict | None = None) -> Iterable[dict]:

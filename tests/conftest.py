@@ -28,6 +28,12 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_VIDEOS = REPO / "sample_videos"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scratch_state_home(tmp_path_factory):
+    """Server-mode searches keep their results for `open` in $XDG_STATE_HOME: a scratch one, not the user's."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     from tiny_clip import save_tiny_clip
@@ -161,6 +167,41 @@ def run_subprocess():
         )
 
     return start
+
+
+@pytest.fixture(scope="session")
+def shared_indexes(tmp_path_factory, tiny_model, request):
+    """`get(kind)`: the sample videos indexed once per session into an embedded
+    folder ("embedded") or a database on the Chroma server ("server"), for
+    tests that only search (each search rewrites the last-search results)."""
+    from click.testing import CliRunner
+
+    from scenegrep.cli.main import cli
+
+    built: dict[str, Backend] = {}
+
+    def get(kind: str) -> Backend:
+        if kind not in built:
+            backend = make_backend(kind, tmp_path_factory.mktemp("shared"), request)
+            result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", tiny_model, *backend.args],
+                                        prog_name="scenegrep", catch_exceptions=False)
+            assert result.exit_code == 0, result.stderr
+            built[kind] = backend
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def shared_index(shared_indexes) -> Path:
+    """The shared sample index's embedded folder."""
+    return Path(shared_indexes("embedded").db)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def shared_on(request, shared_indexes) -> Backend:
+    """The shared sample index, in the embedded store and on a Chroma server."""
+    return shared_indexes(request.param)
 
 
 __all__ = ["write_video", "Fraction", "Backend", "make_backend"]

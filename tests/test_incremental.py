@@ -41,8 +41,11 @@ def test_a_renamed_or_moved_file_is_repointed_without_re_encoding(backend, tmp_p
         str(sample_copy / "episode_03.mp4"): frames[str(sample_copy / "episode_03.mp4")],
     }
     assert len(backend.frame_ids()) == len(before)  # old frames gone, none duplicated
+    rates = {os.path.basename(v["path"]): v.get("fps") for v in backend.store().indexed_videos()}
+    assert rates == {"pilot.mp4": "24", "episode_02.mp4": "30000/1001", "episode_03.mp4": "25"}  # kept for exports
 
-    found = json.loads(run_cli("search", "a shape", "--json", "-k", "50", *backend.args).stdout)
+    # --keep-duplicates: the tiny random model sees all frames as alike and would fold them into one clip.
+    found = json.loads(run_cli("search", "a shape", "--json", "-k", "50", "--keep-duplicates", *backend.args).stdout)
     assert {clip["episode"] for clip in found} == {"pilot", "episode_02", "episode_03"}
     assert all(os.path.exists(clip["path"]) for clip in found)
 
@@ -58,6 +61,8 @@ def test_a_copy_is_indexed_from_the_stored_embeddings_and_both_stay_searchable(b
     counts = per_video(backend, run_cli)
     assert counts[str(sample_copy / "episode_03 (copy).mp4")] == counts[str(sample_copy / "episode_03.mp4")] > 0
     assert len(backend.frame_ids()) == 2 * counts[str(sample_copy / "episode_03.mp4")]
+    rates = {os.path.basename(v["path"]): v.get("fps") for v in backend.store().indexed_videos()}
+    assert rates == {"episode_03.mp4": "25", "episode_03 (copy).mp4": "25"}
 
 
 def test_prune_removes_deleted_videos_only_under_the_given_paths(backend, tmp_path, tiny_model, run_cli, sample_copy):

@@ -115,10 +115,12 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_leaves_no_partial_video(cle
 
 
 def test_search_works_while_an_index_is_running(tiny_model, tmp_path, request, run_subprocess):
-    from conftest import SAMPLE_VIDEOS
+    from conftest import write_video
 
+    # A 6-minute video (720 samples, ~25 s to index here): the search, a fresh process, ends well before it.
+    long_video = write_video(tmp_path / "long.mp4", range(25 * 360), rate=25)
     backend = make_backend("embedded", tmp_path, request)
-    indexing = run_subprocess("index", SAMPLE_VIDEOS, "--model", tiny_model, "--every", "0.5", "--batch-size", "1",
+    indexing = run_subprocess("index", long_video, "--model", tiny_model, "--every", "0.5", "--batch-size", "1",
                               *backend.args)
     try:
         deadline = time.monotonic() + POLL_TIMEOUT
