@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -9,7 +10,7 @@ import tempfile
 import click
 from tqdm import tqdm
 
-from .common import db_option, device_option, json_option, model_option
+from .common import chroma_url_option, db_option, device_option, json_option, model_option, shown
 from .output import table
 
 
@@ -60,38 +61,48 @@ def images(folder, model, device, as_json):
 @click.argument("annotations", type=click.Path())
 @click.option("--every", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Sampling interval when the videos must be indexed. Default: the index's, else 2.")
+@click.option("--wait", is_flag=True, help="If an `index` is writing to this --db, wait for it instead of stopping.")
 @db_option
+@chroma_url_option
 @model_option
 @device_option
 @json_option
-def videos(annotations, every, db, model, device, as_json):
+def videos(annotations, every, wait, db, chroma_url, model, device, as_json):
     """Ask every annotated caption in ANNOTATIONS and check the clips returned.
 
-    Indexes the annotated videos first (into --db, or a temporary index),
-    then reports recall@1 and recall@5 (a returned clip overlaps the annotated
-    range), mean reciprocal rank (top 10) and the mean temporal IoU of the
-    first overlapping clip.
+    Indexes the annotated videos first (into --db or --chroma-url, else a
+    temporary index), then reports recall@1 and recall@5 (a returned clip
+    overlaps the annotated range), mean reciprocal rank (top 10) and the mean
+    temporal IoU of the first overlapping clip.
 
     \b
-    Example:
+    Examples:
       scenegrep eval videos sample_videos/annotations.json --model sample_videos/mini_clip
+      scenegrep eval videos annotations.json --chroma-url http://archive-host:8000/eval
     """
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
     from scenegrep.pipeline.evaluate import evaluate_videos, read_annotations
     from scenegrep.pipeline.files import video_for
     from scenegrep.pipeline.indexer import index_videos
+    from scenegrep.pipeline.lock import IndexLock
     from scenegrep.pipeline.sample import DEFAULT_EVERY
-    from scenegrep.pipeline.store import FrameStore, list_indexes, model_to_use, open_client
+    from scenegrep.pipeline.store import FrameStore, list_indexes, location, model_to_use, open_client
 
     annotated = read_annotations(annotations)
-    with tempfile.TemporaryDirectory(prefix="scenegrep-eval-") as scratch:
-        client = open_client(db or scratch)
+    with contextlib.ExitStack() as stack:
+        if not chroma_url:
+            db = db or stack.enter_context(tempfile.TemporaryDirectory(prefix="scenegrep-eval-"))
+            stack.enter_context(IndexLock(db, wait=wait))  # it indexes: one writer per folder, as `index`
+        client = open_client(db, url=chroma_url)
         encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device)
         existing = [i for i in list_indexes(client) if i.fingerprint == encoder.info.fingerprint]
-        store = FrameStore.for_indexing(client, encoder.info, every or (existing[0].every if existing else DEFAULT_EVERY))
+        every = every or (existing[0].every if existing else DEFAULT_EVERY)
+        store = FrameStore.for_indexing(client, encoder.info, every, location(db, chroma_url))
         for result in index_videos([video_for(v["path"]) for v in annotated], encoder, store):
+            for warning in result.warnings:
+                click.echo(f"scenegrep: warning: {shown(result.video.path)}: {warning}", err=True)
             if result.status == "failed":
-                click.echo(f"scenegrep: skipping {result.video.path}: {result.reason}", err=True)
+                click.echo(f"scenegrep: skipping {shown(result.video.path)}: {result.reason}", err=True)
         queries = sum(len(v["scenes"]) for v in annotated)
         with tqdm(total=queries, unit="query", file=sys.stderr, disable=None, leave=False) as bar:
             report = evaluate_videos(annotated, encoder, store, progress=bar.update)

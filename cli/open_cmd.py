@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from .common import db_option, fail
+from .common import chroma_url_option, db_option, fail
 
 
 @click.command("open")
@@ -16,8 +16,12 @@ from .common import db_option, fail
 @click.option("--clip", "clip_only", is_flag=True, help="Stop at the clip's end instead of playing on.")
 @click.option("--print", "print_only", is_flag=True, help="Print the command instead of running it.")
 @db_option
-def open_result(number, player, clip_only, print_only, db):
+@chroma_url_option
+def open_result(number, player, clip_only, print_only, db, chroma_url):
     """Open result N of the last search at its start time.
+
+    The last search of each index is remembered: in the --db folder, or for
+    --chroma-url in a per-user state folder (~/.local/state/scenegrep).
 
     mpv starts with --start, VLC with --start-time, ffplay with -ss; the
     system default player (xdg-open, open) starts at the beginning. The
@@ -29,12 +33,14 @@ def open_result(number, player, clip_only, print_only, db):
       scenegrep open 1
       scenegrep open 2 --player vlc --clip
       scenegrep open 1 --print
+      scenegrep open 1 --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.present.player import choose_command, launch
     from scenegrep.pipeline.present.results_file import load_result, results_path
     from scenegrep.pipeline.store import default_db_path
 
-    clip, _ = load_result(results_path(db or default_db_path()), number)
+    db = None if chroma_url else (db or default_db_path())
+    clip, _ = load_result(results_path(db, chroma_url), number)
     end = clip["end"] if clip_only else None
     command = choose_command(player, clip["path"], clip["start"], end, need_installed=not print_only)
     if print_only:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import db_option, device_option, json_option, model_option
+from .common import chroma_url_option, db_option, device_option, json_option, model_option
 from .output import clips_table
 from .params import TimeParam
 
@@ -41,11 +41,12 @@ from .params import TimeParam
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "edl", "m3u", "xspf", "html"], case_sensitive=False),
               default=None, help="Export format when FILE's extension does not say.")
 @db_option
+@chroma_url_option
 @model_option
 @device_option
 @json_option
 def search(text, images, not_texts, not_images, k, episodes, start, end, min_score, within, per_episode, pad, gap,
-           keep_duplicates, exports, fmt, db, model, device, as_json):
+           keep_duplicates, exports, fmt, db, chroma_url, model, device, as_json):
     """Find the clips that best match TEXT and/or --image.
 
     Each TEXT is a term; "2:kitchen" gives it weight 2, --not terms push
@@ -60,6 +61,7 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
       scenegrep search "chase" --from 1:00 --to 5:00 --within 0.05 --pad 1
       scenegrep search "chase" --export chases.edl --export chases.html
       scenegrep search "chase" --per-episode 1 --json
+      scenegrep search "chase" --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.clips import ClipRules
     from scenegrep.pipeline.encode import ClipEncoder
@@ -67,7 +69,7 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
     from scenegrep.pipeline.present.results_file import results_path, save_results
     from scenegrep.pipeline.query import Query, query_vector
     from scenegrep.pipeline.search import Filters, search as find_clips
-    from scenegrep.pipeline.store import FrameStore, default_db_path, model_for_search, open_client
+    from scenegrep.pipeline.store import FrameStore, default_db_path, location, model_for_search, open_client
 
     query = Query.parse(text, images, not_texts, not_images)
     filters = Filters(tuple(episodes), start, end)
@@ -76,15 +78,16 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
         format_for(path, fmt)  # a bad name fails before the model loads
     rules = ClipRules(gap=gap, pad=pad, min_score=min_score, within=within, per_episode=per_episode,
                       **({"duplicate_similarity": None} if keep_duplicates else {}))
-    db = db or default_db_path()
-    client = open_client(db, create=False)
-    encoder = ClipEncoder(model_for_search(client, model, db), device=device)
-    store = FrameStore.for_search(client, encoder.info, db)
+    db = None if chroma_url else (db or default_db_path())
+    client = open_client(db, url=chroma_url, create=False)
+    where = location(db, chroma_url)
+    encoder = ClipEncoder(model_for_search(client, model, where), device=device)
+    store = FrameStore.for_search(client, encoder.info, where)
     clips = find_clips(store, query_vector(encoder, query), k=k, filters=filters, rules=rules)
 
     records = [clip_record(rank, clip) for rank, clip in enumerate(clips, 1)]
     try:
-        save_results(results_path(db), query.describe(), records)
+        save_results(results_path(db, chroma_url), query.describe(), records)
     except OSError as exc:
         click.echo(f"scenegrep: warning: cannot keep the results for `scenegrep open` ({exc.strerror or exc})", err=True)
     thumbnails: dict = {}  # exports named alike share one thumbnail folder: extract once

@@ -70,9 +70,9 @@ def test_temporal_iou():
     assert _iou(2, 6, 2, 6) == 1.0
 
 
-def test_eval_videos_reports_per_query_results(tmp_path, tiny_model, run_cli, annotations):
+def test_eval_videos_reports_per_query_results(backend, tiny_model, run_cli, annotations):
     result = run_cli("eval", "videos", SAMPLE_VIDEOS / "annotations.json", "--model", tiny_model,
-                     "--db", tmp_path / "db", "--json")
+                     *backend.args, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     scenes = sum(len(v["scenes"]) for v in annotations["videos"])
@@ -80,6 +80,7 @@ def test_eval_videos_reports_per_query_results(tmp_path, tiny_model, run_cli, an
     assert 0 <= report["recall_at_1"] <= report["recall_at_5"] <= 1
     for query in report["per_query"]:
         assert (query["rank"] is None) == (query["iou"] == 0.0)
+    assert len(backend.store().indexed_videos()) == len(annotations["videos"])  # indexed where it was told to
 
 
 def test_bad_eval_inputs_are_one_line_errors(tmp_path, tiny_model, run_cli):

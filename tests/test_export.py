@@ -199,12 +199,8 @@ def test_edl_for_one_frame_rate_is_one_file(shared_index, run_cli, tmp_path):
         == [c["start_smpte"] for c in clips]
 
 
-def test_the_index_records_each_videos_exact_frame_rate(shared_index, annotations):
-    from scenegrep.pipeline.store import FrameStore, list_indexes, open_client
-
-    client = open_client(str(shared_index), create=False)
-    (index,) = list_indexes(client)
-    recorded = {v["episode"]: v["fps"] for v in FrameStore(client, index).indexed_videos()}
+def test_the_index_records_each_videos_exact_frame_rate(shared_on, annotations):
+    recorded = {v["episode"]: v["fps"] for v in shared_on.store().indexed_videos()}
     assert recorded == {v["file"].rsplit(".", 1)[0]: v["fps"].removesuffix("/1") for v in annotations["videos"]}
 
 

@@ -96,8 +96,8 @@ def test_terms_that_cancel_out_are_one_line_error(shared_index, run_cli):
     assert result.exit_code == 1 and "cancel each other out" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_time_window_keeps_frames_and_clips_inside_it(shared_index, run_cli):
-    result = run_cli("search", "a shape", "--db", shared_index, "--json", "-k", "100", "--keep-duplicates",
+def test_time_window_keeps_frames_and_clips_inside_it(shared_on, run_cli):
+    result = run_cli("search", "a shape", *shared_on.args, "--json", "-k", "100", "--keep-duplicates",
                      "--from", "0:05", "--to", "00:00:13.5", "--pad", "2")
     clips = json.loads(result.stdout)
     times = [h["t"] for c in clips for h in c["hits"]]
@@ -106,10 +106,10 @@ def test_time_window_keeps_frames_and_clips_inside_it(shared_index, run_cli):
     assert all(5.0 <= c["start"] and c["end"] <= 13.5 for c in clips)
 
 
-def test_episode_globs_choose_episodes(shared_index, run_cli):
+def test_episode_globs_choose_episodes(shared_on, run_cli):
     def episodes(*globs):
         args = [a for g in globs for a in ("--episode", g)]
-        result = run_cli("search", "a shape", "--db", shared_index, "--json", "-k", "100", "--keep-duplicates", *args)
+        result = run_cli("search", "a shape", *shared_on.args, "--json", "-k", "100", "--keep-duplicates", *args)
         assert result.exit_code == 0, result.stderr
         return {c["episode"] for c in json.loads(result.stdout)}
 
