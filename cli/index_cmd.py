@@ -85,8 +85,7 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
                         progress.write(f"scenegrep: {shown(result.video.path)}: {result.status} from {result.source} "
                                        f"({result.frames} frames reused, nothing re-encoded)")
             if prune:
-                searched = [p for p in paths if p not in {path for path, _ in problems}]
-                pruned = prune_missing(store, within=searched)
+                pruned = prune_missing(store, within=paths)
                 for entry in pruned:
                     click.echo(f"scenegrep: pruned {entry['path']}: the file no longer exists", err=True)
         except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 
 import click
 
@@ -46,6 +47,10 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
     if repair is None:
         repair = db is not None
     report = {"db": where, "dry_run": dry_run, "indexes": []}
+    for path in paths:
+        if not os.path.exists(path):
+            click.echo(f"scenegrep: skipping {path}: no such file or folder (nothing under it is pruned; "
+                       "is the drive mounted?)", err=True)
     client = open_client(db, url=chroma_url, create=False)
     with IndexLock(db, wait=wait) if db and not dry_run else contextlib.nullcontext():
         indexes = list_indexes(client)

@@ -23,19 +23,18 @@ def prune_missing(store, within: Sequence[str] | None = None, dry_run: bool = Fa
     """Remove (unless `dry_run`) registered videos whose files are gone; returns their entries.
 
     Restricting to `within` keeps an unmounted drive from emptying the index
-    when another folder is pruned.
+    when another folder is pruned; a path in `within` that does not exist
+    itself (the unplugged drive) is ignored, so nothing under it is pruned.
     """
+    if within is not None:
+        within = [path for path in within if os.path.exists(path)]
+        if not within:
+            return []
     gone = missing_videos(store, within)
     if not dry_run:
         for entry in gone:
             store.remove_video(entry["video_id"])
     return gone
-
-
-def orphan_frames(store) -> dict[str, int]:
-    """Frames per video id for stored frames whose video is not registered."""
-    registered = {entry["video_id"] for entry in store.indexed_videos()}
-    return {video_id: n for video_id, n in store.frames_per_video().items() if video_id not in registered}
 
 
 def repair(store, dry_run: bool = False) -> tuple[dict[str, int], list[dict]]:

@@ -103,3 +103,9 @@ def test_prune_leaves_everything_when_a_given_folder_is_missing(tmp_path, tiny_m
     assert "no such file or folder" in result.stderr
     assert json.loads(result.stdout)["pruned"] == []
     assert len(json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["per_video"]) == 3
+    # `scenegrep prune FOLDER` follows the same rule as `index --prune`.
+    result = run_cli("prune", sample_copy, "--db", db, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "nothing under it is pruned" in result.stderr
+    assert json.loads(result.stdout)["indexes"][0]["videos"] == []
+    assert len(json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["per_video"]) == 3
