@@ -59,6 +59,31 @@ def db_option(f):
     )(f)
 
 
+def store_location(db: str | None, chroma_url: str | None) -> tuple[str | None, str | None]:
+    """(db folder, server URL) for a command: exactly one is set.
+
+    An option given on the command line beats the other one's environment
+    variable ($SCENEGREP_DB, $SCENEGREP_CHROMA_URL); giving both options is a
+    usage error; with neither, the server from the environment wins, else the
+    default folder.
+    """
+    from click.core import ParameterSource
+
+    from scenegrep.pipeline.store import default_db_path
+
+    if db and chroma_url:
+        ctx = click.get_current_context()
+        db_given = ctx.get_parameter_source("db") == ParameterSource.COMMANDLINE
+        url_given = ctx.get_parameter_source("chroma_url") == ParameterSource.COMMANDLINE
+        if db_given and url_given:
+            raise click.UsageError("give either --db or --chroma-url, not both")
+        if db_given:
+            chroma_url = None
+    if chroma_url:
+        return None, chroma_url
+    return db or default_db_path(), None
+
+
 def chroma_url_option(f):
     return click.option(
         "--chroma-url",

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import EXIT_FAILED, chroma_url_option, db_option, device_option, json_option, model_option
+from .common import EXIT_FAILED, chroma_url_option, db_option, device_option, json_option, model_option, store_location
 
 MARKS = {"ok": "ok", "warning": "WARNING", "problem": "PROBLEM"}
 
@@ -34,9 +34,9 @@ def doctor(db, chroma_url, model, device, as_json):
     from scenegrep.pipeline.doctor import Check, check_device, check_embeddings, check_index
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder, model_fingerprint, resolve_model_name
     from scenegrep.pipeline.errors import IndexNotFoundError, ScenegrepError
-    from scenegrep.pipeline.store import FrameStore, default_db_path, list_indexes, location, open_client
+    from scenegrep.pipeline.store import FrameStore, list_indexes, location, open_client
 
-    db = None if chroma_url else (db or default_db_path())
+    db, chroma_url = store_location(db, chroma_url)
     where = location(db, chroma_url)
     checks: list[Check] = []
     try:

@@ -10,7 +10,7 @@ import tempfile
 import click
 from tqdm import tqdm
 
-from .common import chroma_url_option, db_option, device_option, json_option, model_option, shown
+from .common import chroma_url_option, db_option, device_option, json_option, model_option, shown, store_location
 from .output import table
 
 
@@ -89,6 +89,8 @@ def videos(annotations, every, wait, db, chroma_url, model, device, as_json):
     from scenegrep.pipeline.store import FrameStore, list_indexes, location, model_to_use, open_client
 
     annotated = read_annotations(annotations)
+    if db and chroma_url:
+        db, chroma_url = store_location(db, chroma_url)
     with contextlib.ExitStack() as stack:
         if not chroma_url:
             db = db or stack.enter_context(tempfile.TemporaryDirectory(prefix="scenegrep-eval-"))

@@ -11,7 +11,7 @@ import click
 from scenegrep.pipeline.sample import DEFAULT_EVERY
 
 from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
-                     device_option, fail, json_option, model_option, shown)
+                     device_option, fail, json_option, model_option, shown, store_location)
 from .progress import TqdmProgress
 
 STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
@@ -56,7 +56,7 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
     from scenegrep.pipeline.indexer import index_videos
     from scenegrep.pipeline.lock import IndexLock
     from scenegrep.pipeline.prune import prune_missing
-    from scenegrep.pipeline.store import FrameStore, default_db_path, location, model_to_use, open_client
+    from scenegrep.pipeline.store import FrameStore, location, model_to_use, open_client
 
     started = time.perf_counter()
     videos, problems = find_videos(paths)
@@ -65,7 +65,7 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
     if not videos and not prune:
         fail("no video files found in " + ", ".join(paths) + f" (looked for {_extensions_hint()})")
 
-    db = None if chroma_url else (db or default_db_path())
+    db, chroma_url = store_location(db, chroma_url)
     where = location(db, chroma_url)
     results = []
     pruned: list[dict] = []

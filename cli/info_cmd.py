@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import chroma_url_option, db_option, json_option, model_option
+from .common import chroma_url_option, db_option, json_option, model_option, store_location
 from .output import table
 
 
@@ -25,9 +25,9 @@ def info(db, chroma_url, model, as_json):
       scenegrep info --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.encode import model_fingerprint, resolve_model_name
-    from scenegrep.pipeline.store import FrameStore, default_db_path, list_indexes, location, open_client
+    from scenegrep.pipeline.store import FrameStore, list_indexes, location, open_client
 
-    db = None if chroma_url else (db or default_db_path())
+    db, chroma_url = store_location(db, chroma_url)
     client = open_client(db, url=chroma_url, create=False)
     db = location(db, chroma_url)
     indexes = list_indexes(client)

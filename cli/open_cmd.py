@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from .common import chroma_url_option, db_option, fail
+from .common import chroma_url_option, db_option, fail, store_location
 
 
 @click.command("open")
@@ -37,9 +37,8 @@ def open_result(number, player, clip_only, print_only, db, chroma_url):
     """
     from scenegrep.pipeline.present.player import choose_command, launch
     from scenegrep.pipeline.present.results_file import load_result, results_path
-    from scenegrep.pipeline.store import default_db_path
 
-    db = None if chroma_url else (db or default_db_path())
+    db, chroma_url = store_location(db, chroma_url)
     clip, _ = load_result(results_path(db, chroma_url), number)
     end = clip["end"] if clip_only else None
     command = choose_command(player, clip["path"], clip["start"], end, need_installed=not print_only)

@@ -8,7 +8,7 @@ import os
 
 import click
 
-from .common import chroma_url_option, db_option, json_option, model_option
+from .common import chroma_url_option, db_option, json_option, model_option, store_location
 
 
 @click.command()
@@ -40,9 +40,9 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
     from scenegrep.pipeline.errors import ScenegrepError
     from scenegrep.pipeline.lock import IndexLock
     from scenegrep.pipeline.prune import prune_missing, repair as repair_index
-    from scenegrep.pipeline.store import FrameStore, default_db_path, list_indexes, location, open_client
+    from scenegrep.pipeline.store import FrameStore, list_indexes, location, open_client
 
-    db = None if chroma_url else (db or default_db_path())
+    db, chroma_url = store_location(db, chroma_url)
     where = location(db, chroma_url)
     if repair is None:
         repair = db is not None

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import chroma_url_option, db_option, device_option, json_option, model_option
+from .common import chroma_url_option, db_option, device_option, json_option, model_option, store_location
 from .output import clips_table
 from .params import TimeParam
 
@@ -69,7 +69,7 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
     from scenegrep.pipeline.present.results_file import results_path, save_results
     from scenegrep.pipeline.query import Query, query_vector
     from scenegrep.pipeline.search import Filters, search as find_clips
-    from scenegrep.pipeline.store import FrameStore, default_db_path, location, model_for_search, open_client
+    from scenegrep.pipeline.store import FrameStore, location, model_for_search, open_client
 
     query = Query.parse(text, images, not_texts, not_images)
     filters = Filters(tuple(episodes), start, end)
@@ -78,7 +78,7 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
         format_for(path, fmt)  # a bad name fails before the model loads
     rules = ClipRules(gap=gap, pad=pad, min_score=min_score, within=within, per_episode=per_episode,
                       **({"duplicate_similarity": None} if keep_duplicates else {}))
-    db = None if chroma_url else (db or default_db_path())
+    db, chroma_url = store_location(db, chroma_url)
     client = open_client(db, url=chroma_url, create=False)
     where = location(db, chroma_url)
     encoder = ClipEncoder(model_for_search(client, model, where), device=device)

@@ -187,3 +187,12 @@ def test_console_script_runs_and_keeps_stdout_clean(shared_on, tiny_model):
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)) == 1
     assert result.stderr == ""
+
+
+def test_an_explicit_db_beats_the_server_in_the_environment(run_cli, shared_index, monkeypatch):
+    monkeypatch.setenv("SCENEGREP_CHROMA_URL", "http://127.0.0.1:9")  # nothing listens there
+    result = run_cli("info", "--db", shared_index, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["indexes"][0]["videos"] == 3
+    both = run_cli("info", "--db", shared_index, "--chroma-url", "http://127.0.0.1:9")
+    assert both.exit_code == 2 and "not both" in both.stderr
