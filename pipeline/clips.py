@@ -88,14 +88,13 @@ def cut_off(hits: Sequence[Hit], min_score: float | None = None, within: float |
 def merge_hits(
     hits: Sequence[Hit],
     every: float,
-    gap_intervals: float = MERGE_GAP_INTERVALS,
     gap: float | None = None,
     score_jump: float = np.inf,
 ) -> list[Clip]:
     """Merge hits of the same video at most `gap` seconds apart (default
-    `gap_intervals` × `every`) and at most `score_jump` apart in score into
+    MERGE_GAP_INTERVALS × `every`) and at most `score_jump` apart in score into
     clips, best first."""
-    gap = every * gap_intervals if gap is None else gap
+    gap = every * MERGE_GAP_INTERVALS if gap is None else gap
     clips: list[Clip] = []
     by_video = sorted(hits, key=lambda hit: (hit.path, hit.t))
     for _, group in groupby(by_video, key=lambda hit: hit.path):

@@ -38,14 +38,26 @@ class ModelInfo:
 
 
 def pick_device(requested: str | None = None) -> str:
-    """CUDA, then Apple MPS, then CPU; or the requested device if it exists."""
+    """CUDA, then Apple MPS, then CPU; or the requested device if it exists.
+
+    Raises ScenegrepError for an unknown or unavailable device."""
     import torch
 
     if requested and requested != "auto":
-        if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise ScenegrepError(f"--device {requested}: no CUDA GPU is visible to torch; use --device cpu")
-        if requested == "mps" and not torch.backends.mps.is_available():
+        try:
+            device = torch.device(requested)
+        except RuntimeError as exc:
+            raise ScenegrepError(f"--device {requested}: unknown device; use auto, cpu, cuda, cuda:N or mps") from exc
+        if device.type == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0:
+                raise ScenegrepError(f"--device {requested}: no CUDA GPU is visible to torch; use --device cpu")
+            if device.index is not None and device.index >= count:
+                raise ScenegrepError(f"--device {requested}: torch sees {count} GPU(s), numbered from 0")
+        elif device.type == "mps" and not torch.backends.mps.is_available():
             raise ScenegrepError("--device mps: Apple MPS is not available; use --device cpu")
+        elif device.type not in ("cpu", "cuda", "mps"):
+            raise ScenegrepError(f"--device {requested}: scenegrep runs on auto, cpu, cuda, cuda:N or mps")
         return requested
     if torch.cuda.is_available():
         return "cuda"

@@ -180,6 +180,8 @@ def read_annotations(path: str) -> list[dict]:
             [(s["caption"], float(s["start"]), float(s["end"])) for s in video["scenes"]]
     except FileNotFoundError as exc:
         raise ScenegrepError(f"{path}: no such annotations file") from exc
+    except OSError as exc:
+        raise ScenegrepError(f"{path}: cannot read the annotations file ({exc.strerror or exc})") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise ScenegrepError(
             f"{path}: not an annotations file ({exc.__class__.__name__}: {exc}); expected "

@@ -15,9 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .clips import MERGE_GAP_INTERVALS, ClipRules, merge_hits, shape_clips  # noqa: F401  (merge_hits: v1 API)
+from .clips import ClipRules, shape_clips
 from .errors import ScenegrepError
-from .query import Query, load_image, query_vector  # noqa: F401  (load_image: v1 API)
 from .records import Clip
 
 CANDIDATE_FRAMES_PER_CLIP = 10
@@ -42,25 +41,6 @@ class Filters:
             raise ScenegrepError(f"--from ({self.start:g} s) is after --to ({self.end:g} s); swap them")
 
 
-def query_embedding(encoder, texts: Sequence[str] = (), images: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """One unit vector for texts and already-loaded images (their mean direction).
-
-    The v1 library call; `query.query_vector` takes weights and negatives.
-    Raises ScenegrepError for an empty query."""
-    from .query import combine
-
-    parts = []
-    texts = [text for text in texts if text.strip()]
-    if texts:
-        parts.append(encoder.embed_texts(texts))
-    if len(images):
-        parts.append(encoder.embed_images(list(images)))
-    if not parts:
-        raise ScenegrepError("empty query: give search text, --image FILE, or both")
-    vectors = np.concatenate(parts)
-    return combine(vectors, [1.0] * len(vectors))
-
-
 def resolve_episodes(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
     """The indexed episode names matching any of `patterns` (shell globs, case-sensitive).
 
@@ -79,18 +59,15 @@ def search(
     store,
     embedding: np.ndarray,
     k: int = 10,
-    episode: str | None = None,
     *,
-    filters: Filters | None = None,
+    filters: Filters = Filters(),
     rules: ClipRules = ClipRules(),
 ) -> list[Clip]:
     """The `k` best clips for a query vector in `store` (a `FrameStore`), best first.
 
-    `episode` (one name or glob) is the v1 shorthand for `filters`. Clips carry
-    the video's frame rate when the index recorded it.
+    Clips carry the video's frame rate when the index recorded it.
     Raises ScenegrepError for an empty time window or episodes that match nothing.
     """
-    filters = filters or Filters(episodes=(episode,) if episode else ())
     filters.check()
     videos = {entry["path"]: entry for entry in store.indexed_videos()}
     episodes = None

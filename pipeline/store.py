@@ -321,7 +321,6 @@ class FrameStore:
         self,
         embedding: np.ndarray,
         n: int,
-        episode: str | None = None,
         *,
         episodes: Sequence[str] | None = None,
         start: float | None = None,
@@ -329,7 +328,7 @@ class FrameStore:
         with_vectors: bool = False,
     ) -> list[Hit]:
         """The `n` frames nearest to `embedding` by cosine similarity, best first,
-        among frames of `episode`/`episodes` at times `start` ≤ t ≤ `end` (None: no limit).
+        among frames of `episodes` at times `start` ≤ t ≤ `end` (None: no limit).
         `with_vectors` also returns each frame's embedding (`Hit.vector`)."""
         total = self.frames.count()
         if total == 0 or episodes == []:
@@ -341,7 +340,7 @@ class FrameStore:
             result = self.frames.query(
                 query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1),
                 n_results=min(n, total),
-                where=frame_filter([episode] if episode else episodes, start, end),
+                where=frame_filter(episodes, start, end),
                 include=include,
             )
         except ChromaError as exc:
@@ -386,11 +385,17 @@ def _pages(collection, include: list[str], where: dict | None = None) -> Iterabl
 
 def model_to_use(client, requested: str | None, default: str) -> str:
     """The model `index` should load: the one asked for, else the one the
-    store's only index was built with, else `default`."""
+    store's only index was built with, else `default` for an empty store.
+
+    Raises ModelMismatchError when the store holds several models and none
+    was asked for: guessing would add videos to the wrong one."""
     if requested:
         return requested
     indexes = list_indexes(client)
-    return indexes[0].model if len(indexes) == 1 else default
+    if len(indexes) > 1:
+        names = ", ".join(index.model for index in indexes)
+        raise ModelMismatchError(f"this index holds several models ({names}); choose one with --model")
+    return indexes[0].model if indexes else default
 
 
 def model_for_search(client, requested: str | None, where: str) -> str:

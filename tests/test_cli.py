@@ -11,7 +11,6 @@ from fractions import Fraction
 import av
 import pytest
 from conftest import SAMPLE_VIDEOS, write_video
-from PIL import Image
 
 
 def frame_at(video_path, t):
@@ -196,3 +195,22 @@ def test_an_explicit_db_beats_the_server_in_the_environment(run_cli, shared_inde
     assert json.loads(result.stdout)["indexes"][0]["videos"] == 3
     both = run_cli("info", "--db", shared_index, "--chroma-url", "http://127.0.0.1:9")
     assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def test_bad_devices_are_one_line_errors(run_cli, shared_index):
+    for device, message in [("gpu", "unknown device"), ("cuda:7", "GPU"), ("meta", "scenegrep runs on")]:
+        result = run_cli("search", "x", "--db", shared_index, "--device", device)
+        assert result.exit_code == 1, (device, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_index_without_model_refuses_to_guess_among_several(tmp_path, tiny_model, run_cli, sample_copy):
+    from tiny_clip import save_tiny_clip
+
+    other = save_tiny_clip(str(tmp_path / "other"), seed=3)
+    db = tmp_path / "db"
+    one = sample_copy / "episode_01.mp4"
+    assert run_cli("index", one, "--model", tiny_model, "--db", db).exit_code == 0
+    assert run_cli("index", one, "--model", other, "--db", db).exit_code == 0
+    result = run_cli("index", sample_copy, "--db", db)
+    assert result.exit_code == 1 and "several models" in result.stderr and "--model" in result.stderr

@@ -184,6 +184,19 @@ def test_format_from_extension_or_flag_and_bad_names(shared_index, run_cli, tmp_
     assert result.exit_code == 1 and "cannot tell the export format" in result.stderr and "--format" in result.stderr
     result = run_cli("search", "x", "--db", shared_index, "--export", tmp_path / "missing" / "a.csv")
     assert result.exit_code == 1 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    # --format serves names that do not say; a name that says its format keeps it.
+    result = run_cli("search", "x", "--db", shared_index, "-k", "1", "--export", tmp_path / "b.csv",
+                     "--export", tmp_path / "c.out", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "b.csv").read_text().startswith("rank,")
+    assert json.loads((tmp_path / "c.out").read_text())["clips"]
+
+
+def test_an_unwritable_thumbnail_folder_is_one_line(shared_index, run_cli, tmp_path):
+    (tmp_path / "sheet_thumbs").write_text("a file where the thumbnail folder should be")
+    result = run_cli("search", "x", "--db", shared_index, "-k", "1", "--export", tmp_path / "sheet.html")
+    assert result.exit_code == 1, result.stderr
+    assert "thumbnail" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_edl_for_one_frame_rate_is_one_file(shared_index, run_cli, tmp_path):

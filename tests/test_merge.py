@@ -1,7 +1,7 @@
 """Neighbouring hits of one video become one clip."""
 
 from scenegrep.pipeline.records import Hit
-from scenegrep.pipeline.search import merge_hits
+from scenegrep.pipeline.clips import merge_hits
 
 
 def hit(t, score, episode="ep1"):

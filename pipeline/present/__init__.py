@@ -38,18 +38,21 @@ class ExportResult:
 
 
 def format_for(path: str, fmt: str | None = None) -> str:
-    """The export format: `fmt` if given, else from the file extension.
+    """The export format: from the file extension, else `fmt`.
 
-    Raises ScenegrepError for an unknown format or extension."""
+    Several exports share one --format, so a name that says its format keeps
+    it (`a.csv` stays CSV); `fmt` is for names that do not say (`results.txt`).
+    Raises ScenegrepError for an unknown format, or an unknown extension
+    without `fmt`."""
     names = ", ".join(FORMATS)
-    if fmt:
-        if fmt.lower() not in FORMATS:
-            raise ScenegrepError(f"unknown export format {fmt!r}; use one of {names}")
-        return fmt.lower()
+    if fmt and fmt.lower() not in FORMATS:
+        raise ScenegrepError(f"unknown export format {fmt!r}; use one of {names}")
     extension = os.path.splitext(path)[1].lower()
     for name, extensions in FORMATS.items():
         if extension in extensions:
             return name
+    if fmt:
+        return fmt.lower()
     raise ScenegrepError(f"cannot tell the export format of {path!r} from its extension; "
                          f"name it .csv, .json, .edl, .m3u, .xspf or .html, or pass --format ({names})")
 

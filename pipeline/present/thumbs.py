@@ -107,6 +107,9 @@ def write_thumbnails(clips: list[Clip], folder: str, width: int = THUMB_WIDTH) -
         if image.width > width:
             image = image.resize((width, max(1, round(image.height * width / image.width))), Image.Resampling.BILINEAR)
         target = os.path.join(folder, thumbnail_name(rank, clip))
-        image.save(target, quality=85)
+        try:
+            image.save(target, quality=85)
+        except OSError as exc:
+            raise ScenegrepError(f"cannot write thumbnail {target}: {exc.strerror or exc}") from exc
         paths.append(target)
     return paths, warnings
