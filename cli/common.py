@@ -84,6 +84,11 @@ def store_location(db: str | None, chroma_url: str | None) -> tuple[str | None, 
     return db or default_db_path(), None
 
 
+def say_waiting(holder: str) -> None:
+    """For IndexLock(on_wait=…): a wait for the lock must not look like a hang."""
+    click.echo(f"scenegrep: waiting for {holder} to finish writing to the index…", err=True)
+
+
 def chroma_url_option(f):
     return click.option(
         "--chroma-url",

@@ -10,7 +10,7 @@ import tempfile
 import click
 from tqdm import tqdm
 
-from .common import chroma_url_option, db_option, device_option, json_option, model_option, shown, store_location
+from .common import chroma_url_option, db_option, device_option, json_option, model_option, shown, store_location, say_waiting
 from .output import table
 
 
@@ -94,7 +94,7 @@ def videos(annotations, every, wait, db, chroma_url, model, device, as_json):
     with contextlib.ExitStack() as stack:
         if not chroma_url:
             db = db or stack.enter_context(tempfile.TemporaryDirectory(prefix="scenegrep-eval-"))
-            stack.enter_context(IndexLock(db, wait=wait))  # it indexes: one writer per folder, as `index`
+            stack.enter_context(IndexLock(db, wait=wait, on_wait=say_waiting))  # it indexes: one writer per folder, as `index`
         client = open_client(db, url=chroma_url)
         encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device)
         existing = [i for i in list_indexes(client) if i.fingerprint == encoder.info.fingerprint]

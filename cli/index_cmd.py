@@ -11,7 +11,7 @@ import click
 from scenegrep.pipeline.sample import DEFAULT_EVERY
 
 from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
-                     device_option, fail, json_option, model_option, shown, store_location)
+                     device_option, fail, json_option, model_option, shown, store_location, say_waiting)
 from .progress import TqdmProgress
 
 STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
@@ -69,7 +69,7 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
     where = location(db, chroma_url)
     results = []
     pruned: list[dict] = []
-    with IndexLock(db, wait=wait) if db else contextlib.nullcontext():
+    with IndexLock(db, wait=wait, on_wait=say_waiting) if db else contextlib.nullcontext():
         client = open_client(db, url=chroma_url)
         encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device, batch_size=batch_size)
         store = FrameStore.for_indexing(client, encoder.info, every, where)

@@ -8,7 +8,7 @@ import os
 
 import click
 
-from .common import chroma_url_option, db_option, json_option, model_option, store_location
+from .common import chroma_url_option, db_option, json_option, model_option, store_location, say_waiting
 
 
 @click.command()
@@ -52,7 +52,7 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
             click.echo(f"scenegrep: skipping {path}: no such file or folder (nothing under it is pruned; "
                        "is the drive mounted?)", err=True)
     client = open_client(db, url=chroma_url, create=False)
-    with IndexLock(db, wait=wait) if db and not dry_run else contextlib.nullcontext():
+    with IndexLock(db, wait=wait, on_wait=say_waiting) if db and not dry_run else contextlib.nullcontext():
         indexes = list_indexes(client)
         if model:
             wanted = model_fingerprint(resolve_model_name(model))

@@ -9,6 +9,7 @@ A Chroma server serialises writes itself, so server mode takes no lock.
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from .errors import ScenegrepError
 
@@ -27,9 +28,10 @@ class IndexLock:
     False, ScenegrepError when the folder cannot be created or written.
     """
 
-    def __init__(self, db: str, wait: bool = False):
+    def __init__(self, db: str, wait: bool = False, on_wait: Callable[[str], None] | None = None):
         self.path = os.path.join(db, LOCK_FILE)
         self.wait = wait
+        self.on_wait = on_wait  # told who holds the lock before a wait, so a wait never looks like a hang
         self._fh = None
 
     def __enter__(self) -> "IndexLock":
@@ -46,15 +48,25 @@ class IndexLock:
                 f"cannot use {folder} for the index: {exc.strerror or exc}; pass --db to choose another folder"
             ) from exc
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                if not self.wait:
+                    fh.close()
+                    raise IndexBusyError(
+                        f"{holder} is writing to the index at {folder}; "
+                        "wait for it to finish, or pass --wait to queue behind it"
+                    ) from None
+                if self.on_wait:
+                    self.on_wait(holder)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError as exc:  # e.g. ENOLCK: a network file system without locks
             fh.close()
-            raise IndexBusyError(
-                f"{holder} is writing to the index at {os.path.dirname(self.path)}; "
-                "wait for it to finish, or pass --wait to queue behind it"
-            ) from None
+            raise ScenegrepError(
+                f"cannot lock the index at {folder}: {exc.strerror or exc}; use a local --db folder or a Chroma server"
+            ) from exc
         fh.seek(0)
         fh.truncate()
         fh.write(f"scenegrep (pid {os.getpid()})")

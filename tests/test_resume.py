@@ -171,3 +171,4 @@ def test_wait_queues_behind_the_running_index(tmp_path, tiny_model, run_cli):
     timer.join()
     assert result.exit_code == 0, result.stderr
     assert released and finished > released[0]  # it ran only after the other writer let go
+    assert "waiting for scenegrep (pid" in result.stderr  # a wait says so instead of looking like a hang
