@@ -34,6 +34,7 @@ def doctor(db, chroma_url, model, device, as_json):
     from scenegrep.pipeline.doctor import Check, check_device, check_embeddings, check_index
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder, model_fingerprint, resolve_model_name
     from scenegrep.pipeline.errors import IndexNotFoundError, ScenegrepError
+    from scenegrep.pipeline.lock import index_is_busy
     from scenegrep.pipeline.store import FrameStore, list_indexes, location, open_client
 
     db, chroma_url = store_location(db, chroma_url)
@@ -58,9 +59,10 @@ def doctor(db, chroma_url, model, device, as_json):
     if encoder is not None:
         checks.append(check_device(encoder))
         checks.extend(check_embeddings(encoder))
+    indexing_now = bool(db and indexes) and index_is_busy(db)
     for index in indexes:
         dim = encoder.info.dim if encoder is not None and encoder.info.fingerprint == index.fingerprint else None
-        checks.extend(check_index(FrameStore(client, index), dim))
+        checks.extend(check_index(FrameStore(client, index), dim, indexing_now))
     if client is not None and not indexes:
         checks.append(Check("index", "warning", f"no videos indexed at {where}" + (f" with {model}" if model else "")))
 

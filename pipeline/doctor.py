@@ -100,27 +100,34 @@ def check_embeddings(encoder) -> list[Check]:
     return checks
 
 
-def check_index(store, model_dim: int | None = None) -> list[Check]:
+def check_index(store, model_dim: int | None = None, indexing_now: bool = False) -> list[Check]:
     """Every registered video has exactly its frames; no frames without a video;
-    files still where the registry says (a warning: maybe another machine's path)."""
+    files still where the registry says (a warning: maybe another machine's path).
+
+    While an `index` run writes to the store (`indexing_now`), the video it is
+    on has frames but no registry entry yet: mismatches are then warnings."""
+    from .prune import audit
+
     checks = []
+    mismatch = "warning" if indexing_now else "problem"
+    if indexing_now:
+        checks.append(Check(f"index {store.info.model}", "warning",
+                            "an `index` run is writing right now; run doctor again after it for a final answer"))
     label = f"index {store.info.model}"
     if model_dim is not None and store.info.dim != model_dim:
         checks.append(Check(label, "problem", f"stores {store.info.dim}-d vectors but the model makes {model_dim}-d"))
     videos = store.indexed_videos()
     counts = store.frames_per_video()
-    registered = {entry["video_id"] for entry in videos}
-    wrong = [entry for entry in videos if counts.get(entry["video_id"], 0) != int(entry.get("frames", -1))]
-    orphans = {video_id: n for video_id, n in counts.items() if video_id not in registered}
+    orphans, wrong = audit(store)
     gone = [entry for entry in videos if not os.path.exists(entry["path"])]
     total = sum(counts.values())
     checks.append(Check(label, "ok", f"{len(videos)} videos, {total} frames, every {store.info.every:g} s"))
     for entry in wrong:
-        checks.append(Check(label, "problem", f"{entry['path']}: registry says {entry.get('frames')} frames, "
+        checks.append(Check(label, mismatch, f"{entry['path']}: registry says {entry.get('frames')} frames, "
                             f"{counts.get(entry['video_id'], 0)} stored; `scenegrep prune --repair` then "
                             "`scenegrep index` redoes it"))
     if orphans:
-        checks.append(Check(label, "problem", f"{sum(orphans.values())} orphan frame(s) of {len(orphans)} "
+        checks.append(Check(label, mismatch, f"{sum(orphans.values())} orphan frame(s) of {len(orphans)} "
                             "unregistered video(s) (an interrupted run): `scenegrep index` the same folders again, "
                             "or `scenegrep prune --repair`"))
     if gone:

@@ -20,6 +20,15 @@ class IndexBusyError(ScenegrepError):
     """Another process is writing to this index."""
 
 
+def index_is_busy(db: str) -> bool:
+    """Whether an `index` (or `prune`) run holds the lock of the embedded index at `db` now."""
+    try:
+        with IndexLock(db):
+            return False
+    except IndexBusyError:
+        return True
+
+
 class IndexLock:
     """An exclusive `flock` on DB/scenegrep-index.lock, released when the process ends
     (even by SIGKILL: the kernel drops it, so a crash never leaves a stale lock).

@@ -37,6 +37,19 @@ def prune_missing(store, within: Sequence[str] | None = None, dry_run: bool = Fa
     return gone
 
 
+def audit(store) -> tuple[dict[str, int], list[dict]]:
+    """(frames per orphan video id, registry entries whose stored frame count is wrong).
+
+    Orphans are frames of a video that is not registered (left by a killed
+    run, or being written right now by a running `index`)."""
+    counts = store.frames_per_video()
+    videos = store.indexed_videos()
+    registered = {entry["video_id"] for entry in videos}
+    orphans = {video_id: n for video_id, n in counts.items() if video_id not in registered}
+    incomplete = [entry for entry in videos if counts.get(entry["video_id"], 0) != int(entry.get("frames", -1))]
+    return orphans, incomplete
+
+
 def repair(store, dry_run: bool = False) -> tuple[dict[str, int], list[dict]]:
     """Delete orphan frames and registered videos whose stored frames do not
     match their count (unless `dry_run`); the next `index` redoes those videos.
@@ -45,11 +58,7 @@ def repair(store, dry_run: bool = False) -> tuple[dict[str, int], list[dict]]:
     Only safe while nothing indexes into the store: a video being indexed
     right now is unregistered until its last frame is stored.
     """
-    counts = store.frames_per_video()
-    videos = store.indexed_videos()
-    registered = {entry["video_id"] for entry in videos}
-    orphans = {video_id: n for video_id, n in counts.items() if video_id not in registered}
-    incomplete = [entry for entry in videos if counts.get(entry["video_id"], 0) != int(entry.get("frames", -1))]
+    orphans, incomplete = audit(store)
     if not dry_run:
         for video_id in orphans:
             store.remove_leftovers(video_id)

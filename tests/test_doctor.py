@@ -81,3 +81,21 @@ def test_orphan_frames_and_wrong_counts_are_problems_until_repaired(tmp_path, ti
     again = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--json", *backend.args)
     assert [v["status"] for v in json.loads(again.stdout)["videos"]] == ["indexed", "unchanged", "unchanged"]
     assert run_cli("doctor", *backend.args).exit_code == 0
+
+
+def test_a_running_index_turns_mismatches_into_warnings(tmp_path, tiny_model, run_cli):
+    from scenegrep.pipeline.lock import IndexLock
+    from scenegrep.pipeline.store import FrameStore, list_indexes, open_client
+
+    db = tmp_path / "db"
+    assert run_cli("index", SAMPLE_VIDEOS / "episode_01.mp4", "--model", tiny_model, "--db", db).exit_code == 0
+    client = open_client(str(db))
+    store = FrameStore(client, list_indexes(client)[0])
+    store.videos.delete(ids=[store.indexed_videos()[0]["video_id"]])  # as mid-video: frames, no registry entry
+    with IndexLock(str(db)):  # as a running `scenegrep index` holds it
+        busy = run_cli("doctor", "--db", db, "--model", tiny_model, "--json")
+    assert busy.exit_code == 0, busy.stdout
+    statuses = {c["status"] for c in json.loads(busy.stdout)["checks"] if c["name"].startswith("index")}
+    assert "problem" not in statuses and "warning" in statuses
+    idle = run_cli("doctor", "--db", db, "--model", tiny_model, "--json")
+    assert idle.exit_code == 1  # the same orphans with nobody writing: a problem
