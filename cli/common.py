@@ -55,7 +55,8 @@ def db_option(f):
         envvar="SCENEGREP_DB",
         type=click.Path(file_okay=False),
         default=None,
-        help="Index folder (embedded Chroma). Default: $SCENEGREP_DB or ~/.local/share/scenegrep.",
+        help="Index folder (embedded Chroma). Default: $SCENEGREP_DB, else $XDG_DATA_HOME/scenegrep, "
+        "else ~/.local/share/scenegrep.",
     )(f)
 
 

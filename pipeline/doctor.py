@@ -30,6 +30,8 @@ PROBE_TEXTS = (
 """Prompts with nothing in common, to see that the text side separates them."""
 
 PROBE_SIZE = 96
+"""Side of the synthetic probe images in pixels: big enough for any model's
+resize and crop to see their patterns, small enough to embed in milliseconds."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ fetching more lets near-duplicate frames of one shot merge instead of pushing
 other shots out of the top k."""
 
 MIN_CANDIDATE_FRAMES = 100
+"""Frames fetched at least, whatever k: the score split and the cut-offs judge a
+query's scale from its candidates, which a handful of frames cannot show."""
 
 
 @dataclass(frozen=True)

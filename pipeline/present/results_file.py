@@ -21,7 +21,7 @@ def results_path(db: str | None = None, url: str | None = None) -> str:
     """Where the last search of this index is kept."""
     if url:
         base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-        digest = hashlib.sha1(url.encode("utf-8")).hexdigest()[:12]
+        digest = hashlib.sha1(url.strip().rstrip("/").encode("utf-8")).hexdigest()[:12]
         return os.path.join(base, "scenegrep", f"last-search-{digest}.json")
     if not db:
         raise ValueError("results_path needs the index folder or the server url")
