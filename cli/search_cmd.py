@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import db_option, device_option, json_option, model_option
+from .common import db_option, device_option, json_option, model_option, precision_option
 from .output import clip_to_dict, clips_table
 
 
@@ -19,8 +19,9 @@ from .output import clip_to_dict, clips_table
 @db_option
 @model_option
 @device_option
+@precision_option
 @json_option
-def search(text, images, k, episode, db, model, device, as_json):
+def search(text, images, k, episode, db, model, device, precision, as_json):
     """Find the clips that best match TEXT and/or --image.
 
     Several TEXT arguments are combined into one query. Prints a table of
@@ -42,7 +43,7 @@ def search(text, images, k, episode, db, model, device, as_json):
     pictures = [load_image(path) for path in images]
     db = db or default_db_path()
     client = open_client(db, create=False)
-    encoder = ClipEncoder(model_for_search(client, model, db), device=device)
+    encoder = ClipEncoder(model_for_search(client, model, db), device=device, precision=precision)
     store = FrameStore.for_search(client, encoder.info, db)
     clips = find_clips(store, query_embedding(encoder, text, pictures), k=k, episode=episode)
     if as_json:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future, wait
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -182,6 +182,7 @@ class BackgroundWriter:
             future, fn, args = task
             if self._error is not None:
                 future.cancel()
+                future.set_running_or_notify_cancel()  # wakes waiters of a cancelled future
                 continue
             if not future.set_running_or_notify_cancel():
                 continue
@@ -206,11 +207,10 @@ class BackgroundWriter:
 
     def flush(self) -> None:
         """Wait until every submitted call has run. Raises the first call's error, if any."""
-        future = self.submit(lambda: None)
-        try:
-            future.result()
-        except CancelledError:
-            pass  # an earlier call failed: raised below
+        if self._thread.is_alive():
+            marker: Future = Future()
+            self._queue.put((marker, lambda: None, ()))
+            wait([marker])  # done or cancelled: every call before it has run or was cancelled
         self._raise_if_failed()
 
     def close(self, wait: bool = True) -> None:
