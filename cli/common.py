@@ -23,6 +23,12 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # the fallback decoder's FFmpeg: we report errors ourselves
+
+
+def shown(path: str) -> str:
+    """A path as it can be printed: undecodable bytes of odd file names become �."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> "click.exceptions.Exit":
@@ -39,7 +45,7 @@ class Group(click.Group):
         except ScenegrepError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
-            click.echo("\nscenegrep: interrupted; run the same command again to resume", err=True)
+            click.echo("\nscenegrep: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
 
 
@@ -50,6 +56,17 @@ def db_option(f):
         type=click.Path(file_okay=False),
         default=None,
         help="Index folder (embedded Chroma). Default: $SCENEGREP_DB or ~/.local/share/scenegrep.",
+    )(f)
+
+
+def chroma_url_option(f):
+    return click.option(
+        "--chroma-url",
+        envvar="SCENEGREP_CHROMA_URL",
+        default=None,
+        metavar="URL",
+        help="Use a Chroma server (`chroma run`) instead of the --db folder: http://HOST:PORT, "
+        "optionally /DATABASE. Default: $SCENEGREP_CHROMA_URL.",
     )(f)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -9,9 +10,11 @@ import click
 
 from scenegrep.pipeline.sample import DEFAULT_EVERY
 
-from .common import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, db_option, device_option, fail, json_option, model_option,
-                     precision_option)
+from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
+                     device_option, fail, json_option, model_option, precision_option, shown)
 from .progress import TqdmProgress
+
+STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
 
 
 @click.command()
@@ -23,78 +26,118 @@ from .progress import TqdmProgress
 @click.option("--sampling", type=click.Choice(["grid", "keyframes"]), default="grid", show_default=True,
               help="grid: one frame every --every seconds. keyframes: every keyframe with its own time, "
               "plus samples where keyframes are more than --every apart (faster; irregular times).")
+@click.option("--prune", is_flag=True,
+              help="Afterwards, remove indexed videos under PATHS whose files no longer exist.")
+@click.option("--wait", is_flag=True, help="If another `index` is writing to this --db, wait for it instead of stopping.")
 @db_option
+@chroma_url_option
 @model_option
 @device_option
 @precision_option
 @json_option
-def index(paths, every, batch_size, sampling, db, model, device, precision, as_json):
+def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model, device, precision, as_json):
     """Index videos (files or folders, searched recursively) for search.
 
     Samples one frame every --every seconds, embeds it with CLIP and stores it
-    with its episode name and timestamp. Videos already indexed and unchanged
-    are skipped, so running it again after an interruption resumes.
+    with its episode name and timestamp. Unchanged videos are skipped, changed
+    ones re-indexed, moved or renamed ones (same content) re-pointed without
+    decoding them again. A video counts as indexed only once all its frames are
+    stored: after Ctrl-C, `kill` or a crash, run the same command again to resume.
+
+    Files that cannot be read or decoded are named on stderr with the reason and
+    the rest are indexed. Exit code 0: all done; 3: some inputs failed; 1: none
+    could be indexed; 130: interrupted.
 
     \b
     Examples:
       scenegrep index sample_videos/
       scenegrep index ~/archive/season1 ~/archive/pilot.mkv --every 1
       scenegrep index ~/archive --sampling keyframes --precision bf16
+      scenegrep index ~/archive --prune
+      scenegrep index ~/archive --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
     from scenegrep.pipeline.files import find_videos
     from scenegrep.pipeline.indexer import index_videos
-    from scenegrep.pipeline.store import FrameStore, default_db_path, model_to_use, open_client
+    from scenegrep.pipeline.lock import IndexLock
+    from scenegrep.pipeline.prune import prune_missing
+    from scenegrep.pipeline.store import FrameStore, default_db_path, location, model_to_use, open_client
 
     started = time.perf_counter()
     videos, problems = find_videos(paths)
     for path, reason in problems:
-        click.echo(f"scenegrep: skipping {path}: {reason}", err=True)
-    if not videos:
+        click.echo(f"scenegrep: skipping {shown(path)}: {reason}", err=True)
+    if not videos and not prune:
         fail("no video files found in " + ", ".join(paths) + f" (looked for {_extensions_hint()})")
 
-    db = db or default_db_path()
-    client = open_client(db)
-    encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device, batch_size=batch_size,
-                          precision=precision)
-    store = FrameStore.for_indexing(client, encoder.info, every)
-
+    db = None if chroma_url else (db or default_db_path())
+    where = location(db, chroma_url)
     results = []
-    with TqdmProgress(len(videos)) as progress:
-        for result in index_videos(videos, encoder, store, progress, sampling=sampling):
-            results.append(result)
-            for warning in result.warnings:
-                progress.write(f"scenegrep: warning: {result.video.path}: {warning}")
-            if result.status == "failed":
-                progress.write(f"scenegrep: skipping {result.video.path}: {result.reason}")
+    pruned: list[dict] = []
+    with IndexLock(db, wait=wait) if db else contextlib.nullcontext():
+        client = open_client(db, url=chroma_url)
+        encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device, batch_size=batch_size,
+                              precision=precision)
+        store = FrameStore.for_indexing(client, encoder.info, every, where)
+        try:
+            with TqdmProgress(len(videos)) as progress:
+                for result in index_videos(videos, encoder, store, progress, sampling=sampling):
+                    results.append(result)
+                    for warning in result.warnings:
+                        progress.write(f"scenegrep: warning: {shown(result.video.path)}: {warning}")
+                    if result.status == "failed":
+                        progress.write(f"scenegrep: skipping {shown(result.video.path)}: {result.reason}")
+                    elif result.source:
+                        progress.write(f"scenegrep: {shown(result.video.path)}: {result.status} from {result.source} "
+                                       f"({result.frames} frames reused, nothing re-encoded)")
+            if prune:
+                searched = [p for p in paths if p not in {path for path, _ in problems}]
+                pruned = prune_missing(store, within=searched)
+                for entry in pruned:
+                    click.echo(f"scenegrep: pruned {entry['path']}: the file no longer exists", err=True)
+        except KeyboardInterrupt:
+            done = sum(r.status != "failed" for r in results)
+            click.echo(
+                f"\nscenegrep: interrupted: {done} of {len(videos)} video(s) are indexed and kept, the one in "
+                "progress is not; run the same `scenegrep index` command again to resume (indexed videos are skipped)",
+                err=True,
+            )
+            raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
     elapsed = time.perf_counter() - started
-    counts = {status: sum(r.status == status for r in results) for status in ("indexed", "unchanged", "failed")}
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
     failed = counts["failed"] + len(problems)
     new_frames = sum(r.frames for r in results if r.status == "indexed")
+    reused = [f"{counts[s]} {s}" for s in ("moved", "copied") if counts[s]]
     click.echo(
         f"indexed {counts['indexed']} video(s), {new_frames} new frame(s); {counts['unchanged']} unchanged; "
-        f"{failed} failed; {elapsed:.1f} s (index: {db}, model: {encoder.info.name}, {_ran_on(encoder)})",
+        + "".join(f"{text}; " for text in reused)
+        + (f"{len(pruned)} pruned; " if prune else "")
+        + f"{failed} failed; {elapsed:.1f} s (index: {where}, model: {encoder.info.name}, {_ran_on(encoder)})",
         err=True,
     )
     if as_json:
         click.echo(json.dumps({
-            "db": db,
+            "db": where,
             "model": encoder.info.name,
             "every": store.info.every,
             "sampling": sampling,
             "device": encoder.device if encoder.loaded else None,
             "precision": encoder.precision if encoder.loaded else None,
             "seconds": round(elapsed, 3),
+            "counts": {**counts, "failed": failed, "pruned": len(pruned)},
             "videos": [
                 {"path": r.video.path, "episode": r.video.episode, "status": r.status, "frames": r.frames,
                  **({"strategy": r.strategy} if r.strategy else {}),
-                 **({"reason": r.reason} if r.reason else {}), **({"warnings": r.warnings} if r.warnings else {})}
+                 **({"reason": r.reason} if r.reason else {}), **({"warnings": r.warnings} if r.warnings else {}),
+                 **({"from": r.source} if r.source else {})}
                 for r in results
             ] + [{"path": path, "status": "failed", "frames": 0, "reason": reason} for path, reason in problems],
+            "pruned": [entry["path"] for entry in pruned],
         }, indent=2))
     if failed:
-        raise click.exceptions.Exit(EXIT_PARTIAL if counts["indexed"] + counts["unchanged"] else EXIT_FAILED)
+        succeeded = len(results) - counts["failed"]
+        raise click.exceptions.Exit(EXIT_PARTIAL if succeeded else EXIT_FAILED)
     raise click.exceptions.Exit(EXIT_OK)
 
 

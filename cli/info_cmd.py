@@ -6,27 +6,30 @@ import json
 
 import click
 
-from .common import db_option, json_option, model_option
+from .common import chroma_url_option, db_option, json_option, model_option
 from .output import table
 
 
 @click.command()
 @db_option
+@chroma_url_option
 @model_option
 @json_option
-def info(db, model, as_json):
+def info(db, chroma_url, model, as_json):
     """Show the index: location, model, sampling interval, videos and frames.
 
     \b
     Examples:
       scenegrep info
       scenegrep info --db ./my-index --json
+      scenegrep info --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.encode import model_fingerprint, resolve_model_name
-    from scenegrep.pipeline.store import FrameStore, default_db_path, list_indexes, open_client
+    from scenegrep.pipeline.store import FrameStore, default_db_path, list_indexes, location, open_client
 
-    db = db or default_db_path()
-    client = open_client(db, create=False)
+    db = None if chroma_url else (db or default_db_path())
+    client = open_client(db, url=chroma_url, create=False)
+    db = location(db, chroma_url)
     indexes = list_indexes(client)
     if model:
         wanted = model_fingerprint(resolve_model_name(model))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import click
 
 from .common import Group, quiet_libraries
+from .doctor_cmd import doctor
+from .eval_cmd import eval_group
 from .index_cmd import index
 from .info_cmd import info
+from .open_cmd import open_result
+from .prune_cmd import prune
 from .search_cmd import search
 
 
@@ -20,6 +24,9 @@ def cli():
       scenegrep index ~/archive --every 2
       scenegrep search "tom chases jerry through the kitchen"
       scenegrep search --image still.jpg -k 5 --json
+      scenegrep search "chase" --export chases.edl
+      scenegrep open 1
+      scenegrep doctor
 
     Exit codes: 0 ok, 1 failed, 2 bad usage, 3 indexed but some inputs failed,
     130 interrupted.
@@ -29,6 +36,10 @@ def cli():
 cli.add_command(index)
 cli.add_command(search)
 cli.add_command(info)
+cli.add_command(open_result)
+cli.add_command(prune)
+cli.add_command(doctor)
+cli.add_command(eval_group)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Formatting results for people (tables) and programs (JSON)."""
+"""Formatting results for people (tables); JSON records come from the present stage."""
 
 from __future__ import annotations
 
@@ -6,25 +6,15 @@ from scenegrep.pipeline.records import Clip
 from scenegrep.pipeline.timecode import Timecode
 
 
-def clip_to_dict(rank: int, clip: Clip) -> dict:
-    return {
-        "rank": rank,
-        "episode": clip.episode,
-        "path": clip.path,
-        "start": round(clip.start, 6),
-        "end": round(clip.end, 6),
-        "start_tc": Timecode(clip.start).to_hms(),
-        "end_tc": Timecode(clip.end).to_hms(),
-        "score": round(clip.score, 6),
-        "best_t": round(clip.best.t, 6),
-        "hits": [{"t": round(hit.t, 6), "score": round(hit.score, 6)} for hit in clip.hits],
-    }
-
-
 def clips_table(clips: list[Clip]) -> str:
-    rows = [("#", "episode", "start", "end", "score")]
+    """Rank, episode, start, end, score; a `same shot` column when near-duplicates were folded in."""
+    folded = any(clip.duplicates for clip in clips)
+    rows = [("#", "episode", "start", "end", "score") + (("same shot",) if folded else ())]
     for rank, clip in enumerate(clips, 1):
-        rows.append((str(rank), clip.episode, Timecode(clip.start).to_hms(), Timecode(clip.end).to_hms(), f"{clip.score:.3f}"))
+        row = (str(rank), clip.episode, Timecode(clip.start).to_hms(), Timecode(clip.end).to_hms(), f"{clip.score:.3f}")
+        if folded:
+            row += (f"+{len(clip.duplicates)}" if clip.duplicates else "",)
+        rows.append(row)
     return table(rows, right_align={0, 4})
 
 

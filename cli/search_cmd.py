@@ -1,4 +1,4 @@
-"""`scenegrep search`: find clips by text and/or image."""
+"""`scenegrep search`: find clips by weighted text and image terms, filter, export."""
 
 from __future__ import annotations
 
@@ -6,49 +6,113 @@ import json
 
 import click
 
-from .common import db_option, device_option, json_option, model_option, precision_option
-from .output import clip_to_dict, clips_table
+from .common import chroma_url_option, db_option, device_option, json_option, model_option, precision_option
+from .output import clips_table
+from .params import TimeParam
 
 
 @click.command()
 @click.argument("text", nargs=-1)
-@click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False),
-              help="Search with a picture (repeatable; combines with TEXT).")
+@click.option("--image", "images", multiple=True, metavar="[W:]FILE",
+              help="Search with a picture (repeatable; combines with TEXT). A W: prefix weights it.")
+@click.option("--not", "not_texts", multiple=True, metavar="[W:]TEXT",
+              help="Push clips matching this text down (repeatable).")
+@click.option("--not-image", "not_images", multiple=True, metavar="[W:]FILE",
+              help="Push clips looking like this picture down (repeatable).")
 @click.option("-k", "--top", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Clips to return.")
-@click.option("--episode", default=None, help="Only search this episode (file name without extension).")
+@click.option("--episode", "episodes", multiple=True, metavar="GLOB",
+              help="Only these episodes (file name without extension; shell globs like 's01e*'; repeatable).")
+@click.option("--from", "start", type=TimeParam(), default=None, metavar="TIME",
+              help="Only frames at or after this time in each video (90, 1:30, 00:01:30.5).")
+@click.option("--to", "end", type=TimeParam(), default=None, metavar="TIME",
+              help="Only frames at or before this time in each video.")
+@click.option("--min-score", type=float, default=None, help="Drop frames scoring below this (cosine similarity).")
+@click.option("--within", type=click.FloatRange(min=0), default=None, metavar="DELTA",
+              help="Keep only frames scoring within DELTA of the best one (a cut-off that adapts to the query).")
+@click.option("--per-episode", type=click.IntRange(min=1), default=None, metavar="N", help="At most N clips per episode.")
+@click.option("--pad", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+              help="Seconds added before and after each clip (never past the video's start or end).")
+@click.option("--gap", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Matching frames at most this far apart join one clip. Default: 1.5 sampling intervals.")
+@click.option("--keep-duplicates", is_flag=True,
+              help="List near-identical shots separately instead of folding them into the best one.")
+@click.option("--export", "exports", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the clips to FILE: .csv .json .edl .m3u .xspf .html (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "edl", "m3u", "xspf", "html"], case_sensitive=False),
+              default=None, help="Export format when FILE's extension does not say.")
 @db_option
+@chroma_url_option
 @model_option
 @device_option
 @precision_option
 @json_option
-def search(text, images, k, episode, db, model, device, precision, as_json):
+def search(text, images, not_texts, not_images, k, episodes, start, end, min_score, within, per_episode, pad, gap,
+           keep_duplicates, exports, fmt, db, chroma_url, model, device, precision, as_json):
     """Find the clips that best match TEXT and/or --image.
 
-    Several TEXT arguments are combined into one query. Prints a table of
-    clips (episode, start and end timecodes, score), best first.
+    Each TEXT is a term; "2:kitchen" gives it weight 2, --not terms push
+    matches away. Prints clips (episode, start and end timecodes, score),
+    best first; `scenegrep open N` then plays result N.
 
     \b
     Examples:
       scenegrep search "a red ball bouncing"
-      scenegrep search --image still.jpg -k 5
-      scenegrep search "chase" --episode episode_01 --json
+      scenegrep search "chase" "2:kitchen" --not "title card"
+      scenegrep search --image still.jpg -k 5 --episode 'episode_0[12]'
+      scenegrep search "chase" --from 1:00 --to 5:00 --within 0.05 --pad 1
+      scenegrep search "chase" --export chases.edl --export chases.html
+      scenegrep search "chase" --per-episode 1 --json
+      scenegrep search "chase" --chroma-url http://archive-host:8000
     """
+    from scenegrep.pipeline.clips import ClipRules
     from scenegrep.pipeline.encode import ClipEncoder
-    from scenegrep.pipeline.search import load_image, query_embedding, search as find_clips
-    from scenegrep.pipeline.store import FrameStore, default_db_path, model_for_search, open_client
-    from scenegrep.pipeline.errors import ScenegrepError
+    from scenegrep.pipeline.present import clip_record, export, format_for
+    from scenegrep.pipeline.present.results_file import results_path, save_results
+    from scenegrep.pipeline.query import Query, query_vector
+    from scenegrep.pipeline.search import Filters, search as find_clips
+    from scenegrep.pipeline.store import FrameStore, default_db_path, location, model_for_search, open_client
 
-    if not any(t.strip() for t in text) and not images:
-        raise ScenegrepError('empty query: give search text (scenegrep search "a red ball") or --image FILE')
-    pictures = [load_image(path) for path in images]
-    db = db or default_db_path()
-    client = open_client(db, create=False)
-    encoder = ClipEncoder(model_for_search(client, model, db), device=device, precision=precision)
-    store = FrameStore.for_search(client, encoder.info, db)
-    clips = find_clips(store, query_embedding(encoder, text, pictures), k=k, episode=episode)
+    query = Query.parse(text, images, not_texts, not_images)
+    filters = Filters(tuple(episodes), start, end)
+    filters.check()
+    for path in exports:
+        format_for(path, fmt)  # a bad name fails before the model loads
+    rules = ClipRules(gap=gap, pad=pad, min_score=min_score, within=within, per_episode=per_episode,
+                      **({"duplicate_similarity": None} if keep_duplicates else {}))
+    db = None if chroma_url else (db or default_db_path())
+    client = open_client(db, url=chroma_url, create=False)
+    where = location(db, chroma_url)
+    encoder = ClipEncoder(model_for_search(client, model, where), device=device, precision=precision)
+    store = FrameStore.for_search(client, encoder.info, where)
+    clips = find_clips(store, query_vector(encoder, query), k=k, filters=filters, rules=rules)
+
+    records = [clip_record(rank, clip) for rank, clip in enumerate(clips, 1)]
+    try:
+        save_results(results_path(db, chroma_url), query.describe(), records)
+    except OSError as exc:
+        click.echo(f"scenegrep: warning: cannot keep the results for `scenegrep open` ({exc.strerror or exc})", err=True)
+    thumbnails: dict = {}  # exports named alike share one thumbnail folder: extract once
+    for path in exports:
+        result = export(clips, path, fmt, title=query.describe(), thumbnail_cache=thumbnails)
+        for warning in result.warnings:
+            click.echo(f"scenegrep: warning: {warning}", err=True)
+        extra = f" (thumbnails in {result.thumbnails})" if result.thumbnails else ""
+        click.echo(f"wrote {len(clips)} clip(s) to {path} as {result.format}{extra}", err=True)
+
     if as_json:
-        click.echo(json.dumps([clip_to_dict(rank, clip) for rank, clip in enumerate(clips, 1)], indent=2))
+        click.echo(json.dumps(records, indent=2))
     elif clips:
         click.echo(clips_table(clips))
     else:
-        click.echo("no matching clips" + (f" in episode {episode!r}" if episode else ""), err=True)
+        click.echo("no matching clips" + _filters_note(filters, rules), err=True)
+
+
+def _filters_note(filters, rules) -> str:
+    notes = []
+    if filters.episodes:
+        notes.append("episodes " + ", ".join(filters.episodes))
+    if filters.start is not None or filters.end is not None:
+        notes.append("the --from/--to window")
+    if rules.min_score is not None:
+        notes.append(f"--min-score {rules.min_score:g}")
+    return f" (with {'; '.join(notes)})" if notes else ""

@@ -192,6 +192,11 @@ class BackgroundWriter:
                 self._error = exc
                 future.set_exception(exc)
 
+    @property
+    def failed(self) -> bool:
+        """Whether a call has failed (the calls after it are cancelled)."""
+        return self._error is not None
+
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class Hit:
     path: str
     t: float
     score: float  # cosine similarity, higher is better
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)  # the frame's embedding, when fetched
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Clip:
     end: float
     score: float  # the best hit's score
     hits: tuple[Hit, ...]
+    fps: Fraction | None = None  # the video's frame rate, when the index knows it
+    duplicates: tuple["Clip", ...] = ()  # lower-ranked clips showing the same shot, folded into this one
 
     @property
     def best(self) -> Hit:

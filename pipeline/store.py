@@ -1,16 +1,22 @@
 """Store stage: frame embeddings in Chroma, one collection per model.
 
 Each model gets two collections: `sg-…` holds one record per sampled frame
-(embedding + episode, path, time), `sgv-…` one record per fully indexed
-video (its frame count and file signature). A video enters the registry only
-after all its frames are written, so an interrupted run is visible as a video
-missing from the registry and is simply indexed again.
+(embedding + episode, path, time, video id), `sgv-…` one record per fully
+indexed video (its frame count and file fingerprint). A video enters the
+registry only after all its frames are written, and leaves it only after they
+are deleted, so the registry never claims frames that are not there. Frames of
+a video missing from the registry are leftovers of an interrupted run: they
+are deleted before that video is indexed again.
+
+The store is an embedded Chroma folder (`--db`) or a Chroma server
+(`--chroma-url http://host:port[/database]`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 from urllib.parse import urlparse
@@ -33,6 +39,18 @@ wider graph (ef_construction 200, 32 neighbours) made adds 1.65x slower for no
 gain there, so only the query-time beam is widened (search asks for 100+
 candidates anyway, which widens it to at least that)."""
 
+DEFAULT_DATABASE = "default_database"
+"""Chroma's own name for a server's default database."""
+
+OPEN_ATTEMPTS = 3
+"""Tries to open an embedded folder. Two processes opening a brand-new folder at
+once (an `index` creating it, a `search` or `info` started that instant) can
+both run Chroma's schema setup, and one fails ("table ... already exists");
+a moment later the schema is complete and opening succeeds."""
+
+OPEN_RETRY_PAUSE = 0.5
+"""Seconds between those tries: far longer than the schema setup takes."""
+
 GET_PAGE_SIZE = 5000
 """Records fetched per `get` when listing a whole collection: bounded memory per page."""
 
@@ -45,10 +63,17 @@ def default_db_path() -> str:
     return os.path.join(base, "scenegrep")
 
 
-def open_client(db: str | None = None, url: str | None = None, create: bool = True):
-    """An embedded Chroma at folder `db`, or a Chroma server at `url` (http://host:port).
+def location(db: str | None, url: str | None) -> str:
+    """How messages name the index: the server URL or the folder."""
+    return url or db or default_db_path()
 
-    Raises IndexNotFoundError when `create` is False and the folder has no index.
+
+def open_client(db: str | None = None, url: str | None = None, create: bool = True):
+    """An embedded Chroma at folder `db`, or a Chroma server at `url`
+    (http://host:port, optionally /DATABASE for one of the server's databases).
+
+    Raises IndexNotFoundError when `create` is False and there is no index,
+    ScenegrepError when the server cannot be reached.
     """
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     import chromadb
@@ -56,26 +81,75 @@ def open_client(db: str | None = None, url: str | None = None, create: bool = Tr
 
     settings = Settings(anonymized_telemetry=False)
     if url:
-        parsed = urlparse(url if "://" in url else f"http://{url}")
-        try:
-            client = chromadb.HttpClient(
-                host=parsed.hostname or "localhost",
-                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                ssl=parsed.scheme == "https",
-                settings=settings,
-            )
-            client.heartbeat()
-        except Exception as exc:  # the client raises many kinds; all mean "not reachable"
-            raise ScenegrepError(f"cannot reach the Chroma server at {url}: {exc}; is `chroma run` running there?") from exc
-        return client
+        return _open_server(url, create, settings)
     db = db or default_db_path()
     if not create and not os.path.exists(os.path.join(db, "chroma.sqlite3")):
         raise IndexNotFoundError(f"no index at {db}; build one with `scenegrep index VIDEOS --db {db}`")
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            os.makedirs(db, exist_ok=True)
+            return chromadb.PersistentClient(path=db, settings=settings)
+        except OSError as exc:
+            raise ScenegrepError(f"cannot use {db} for the index: {exc.strerror or exc}; pass --db to choose another folder") from exc
+        except Exception as exc:  # chromadb's own errors: a damaged folder, or one being created right now
+            _forget_failed_client(db)
+            if attempt == OPEN_ATTEMPTS:
+                raise ScenegrepError(
+                    f"cannot open the index at {db} ({_first_line(exc)}); if another scenegrep is creating it right "
+                    "now, try again in a moment"
+                ) from exc
+            time.sleep(OPEN_RETRY_PAUSE)
+
+
+def _forget_failed_client(db: str) -> None:
+    """Chroma caches one client system per folder, even one whose start failed; drop it so a retry starts afresh."""
     try:
-        os.makedirs(db, exist_ok=True)
-        return chromadb.PersistentClient(path=db, settings=settings)
-    except OSError as exc:
-        raise ScenegrepError(f"cannot use {db} for the index: {exc.strerror or exc}; pass --db to choose another folder") from exc
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(db), None)
+    except (ImportError, AttributeError):  # another chromadb layout: a retry then reuses the cached system
+        pass
+
+
+def _open_server(url: str, create: bool, settings):
+    import chromadb
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ScenegrepError(f"--chroma-url {url}: expected http://HOST:PORT or http://HOST:PORT/DATABASE")
+    database = parsed.path.strip("/") or DEFAULT_DATABASE
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+    except ValueError as exc:
+        raise ScenegrepError(f"--chroma-url {url}: {exc}") from None
+    server = dict(host=parsed.hostname, port=port, ssl=parsed.scheme == "https", settings=settings)
+    try:
+        admin = chromadb.HttpClient(**server)
+        admin.heartbeat()
+    except Exception as exc:  # the client raises many kinds; all mean "not reachable"
+        raise ScenegrepError(
+            f"cannot reach the Chroma server at {url} ({_first_line(exc)}); is `chroma run` running there?"
+        ) from exc
+    if database != DEFAULT_DATABASE:
+        admin_client = chromadb.AdminClient(settings=admin.get_settings())
+        try:
+            admin_client.get_database(database)
+        except Exception:  # NotFoundError, whose module moved between chromadb versions
+            if not create:
+                raise IndexNotFoundError(
+                    f"the Chroma server at {url} has no database {database!r}; "
+                    f"build one with `scenegrep index VIDEOS --chroma-url {url}`"
+                ) from None
+            try:
+                admin_client.create_database(database)
+            except Exception as exc:  # chromadb's errors for invalid names vary by version
+                raise ScenegrepError(f"cannot create database {database!r} on {url}: {_first_line(exc)}") from exc
+    return chromadb.HttpClient(database=database, **server)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -128,17 +202,20 @@ class FrameStore:
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def for_indexing(cls, client, model: ModelInfo, every: float) -> "FrameStore":
-        """Open (or create) the model's collection. Raises ModelMismatchError when
-        the index samples at another interval: mixing intervals would skew clips."""
+    def for_indexing(cls, client, model: ModelInfo, every: float, where: str = "this index") -> "FrameStore":
+        """Open (or create) the model's collection. Another model gets its own
+        collection (searches then pick one with --model). Raises ModelMismatchError
+        when the index samples at another interval: mixing intervals would skew clips."""
         name = collection_name(model)
         existing = {index.collection: index for index in list_indexes(client)}
         if name in existing:
             index = existing[name]
             if abs(index.every - every) > 1e-9:
+                other = "another --db folder" if not where.startswith(("http://", "https://")) else \
+                    "another database (--chroma-url http://HOST:PORT/NAME)"
                 raise ModelMismatchError(
-                    f"this index samples every {index.every:g} s; index with --every {index.every:g}, "
-                    "or use another --db for a different interval"
+                    f"the index at {where} samples every {index.every:g} s with this model; index with "
+                    f"--every {index.every:g}, or use {other} for a separate index at --every {every:g}"
                 )
             return cls(client, index)
         metadata = {"scenegrep": SCHEMA_VERSION, "model": model.name, "fingerprint": model.fingerprint,
@@ -179,24 +256,54 @@ class FrameStore:
                 metadatas=[{"episode": video.episode, "path": video.path, "t": float(t), "video_id": video.video_id} for t in chunk],
             )
 
-    def mark_indexed(self, video: Video, frames: int, signature: dict) -> None:
-        """Record that every frame of `video` is stored (the last step of indexing it)."""
+    def mark_indexed(self, video: Video, frames: int, fingerprint: dict) -> None:
+        """Record that every frame of `video` is stored (the last step of indexing it).
+
+        `fingerprint` is the file's size, mtime_ns and hash (plus its duration
+        and, when known, its frame rate `fps` as an exact fraction like "30000/1001").
+        """
         self.videos.upsert(
             ids=[video.video_id],
             embeddings=[[1.0]],
-            metadatas=[{"episode": video.episode, "path": video.path, "frames": int(frames), **signature}],
+            metadatas=[{"episode": video.episode, "path": video.path, "frames": int(frames), **fingerprint}],
         )
 
+    def update_fingerprint(self, video_id: str, fingerprint: dict) -> None:
+        """Refresh a registered video's fingerprint (a touched but unchanged file)."""
+        self.videos.update(ids=[video_id], metadatas=[fingerprint])
+
     def remove_video(self, video_id: str) -> None:
-        """Drop a video's frames and registry entry."""
+        """Drop a video: its frames first, then its registry entry, so that an
+        interruption in between leaves a registered video to remove again, never
+        frames nobody knows about."""
+        self.remove_leftovers(video_id)
         self.videos.delete(ids=[video_id])
+
+    def remove_leftovers(self, video_id: str) -> None:
+        """Delete any frames stored under `video_id` (from an interrupted run)."""
         self.frames.delete(where={"video_id": video_id})
+
+    def copy_video(self, source: dict, video: Video) -> int:
+        """Store the frames of registered video `source` again as `video`'s
+        (a moved or copied file with the same content): no decoding, no model.
+        Returns the number of frames copied; `video` is not registered yet."""
+        copied = 0
+        for page in _pages(self.frames, include=["embeddings", "metadatas"], where={"video_id": source["video_id"]}):
+            times = [float(meta["t"]) for meta in page["metadatas"]]
+            self.add_frames(video, times, np.asarray(page["embeddings"], np.float32))
+            copied += len(times)
+        return copied
 
     # -- reading -----------------------------------------------------------
 
     def indexed_video(self, video_id: str) -> dict | None:
         found = self.videos.get(ids=[video_id], include=["metadatas"])
-        return found["metadatas"][0] if found["ids"] else None
+        return {"video_id": video_id, **found["metadatas"][0]} if found["ids"] else None
+
+    def videos_with_content(self, size: int, content: str) -> list[dict]:
+        """Registry entries whose file had this size and content hash."""
+        found = self.videos.get(where={"$and": [{"hash": content}, {"size": size}]}, include=["metadatas"])
+        return [{"video_id": video_id, **meta} for video_id, meta in zip(found["ids"], found["metadatas"])]
 
     def indexed_videos(self) -> list[dict]:
         """Registry entries of fully indexed videos, sorted by path."""
@@ -206,30 +313,78 @@ class FrameStore:
                 entries.append({"video_id": video_id, **meta})
         return sorted(entries, key=lambda entry: entry["path"])
 
+    def frames_per_video(self) -> dict[str, int]:
+        """Stored frames counted by video id (a pass over the whole collection)."""
+        counts: dict[str, int] = {}
+        for page in _pages(self.frames, include=["metadatas"]):
+            for meta in page["metadatas"]:
+                video_id = str((meta or {}).get("video_id"))
+                counts[video_id] = counts.get(video_id, 0) + 1
+        return counts
+
     def frame_count(self) -> int:
         return self.frames.count()
 
-    def query(self, embedding: np.ndarray, n: int, episode: str | None = None) -> list[Hit]:
-        """The `n` frames nearest to `embedding` by cosine similarity, best first."""
+    def query(
+        self,
+        embedding: np.ndarray,
+        n: int,
+        episode: str | None = None,
+        *,
+        episodes: Sequence[str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """The `n` frames nearest to `embedding` by cosine similarity, best first,
+        among frames of `episode`/`episodes` at times `start` ≤ t ≤ `end` (None: no limit).
+        `with_vectors` also returns each frame's embedding (`Hit.vector`)."""
         total = self.frames.count()
-        if total == 0:
+        if total == 0 or episodes == []:
             return []
-        result = self.frames.query(
-            query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1),
-            n_results=min(n, total),
-            where={"episode": episode} if episode else None,
-            include=["metadatas", "distances"],
-        )
+        from chromadb.errors import ChromaError
+
+        include = ["metadatas", "distances"] + (["embeddings"] if with_vectors else [])
+        try:
+            result = self.frames.query(
+                query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1),
+                n_results=min(n, total),
+                where=frame_filter([episode] if episode else episodes, start, end),
+                include=include,
+            )
+        except ChromaError as exc:
+            # Embedded store only: another process has stored frames but not yet
+            # written the vector index to disk (the first moments of an `index` run).
+            raise ScenegrepError(
+                f"cannot search the index yet ({_first_line(exc)}); a running `scenegrep index` is writing its "
+                "first frames: try again in a moment"
+            ) from exc
+        vectors = result["embeddings"][0] if with_vectors else [None] * len(result["ids"][0])
         return [
-            Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance))
-            for meta, distance in zip(result["metadatas"][0], result["distances"][0])
+            Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance),
+                vector=None if vector is None else np.asarray(vector, np.float32))
+            for meta, distance, vector in zip(result["metadatas"][0], result["distances"][0], vectors)
         ]
 
 
-def _pages(collection, include: list[str]) -> Iterable[dict]:
+def frame_filter(episodes: Sequence[str] | None = None, start: float | None = None, end: float | None = None) -> dict | None:
+    """A Chroma `where` for frames of these episodes within [start, end] seconds (None: no limit)."""
+    conditions: list[dict] = []
+    if episodes:
+        conditions.append({"episode": episodes[0]} if len(episodes) == 1 else {"episode": {"$in": list(episodes)}})
+    if start is not None:
+        conditions.append({"t": {"$gte": float(start)}})
+    if end is not None:
+        conditions.append({"t": {"$lte": float(end)}})
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _pages(collection, include: list[str], where: dict | None = None) -> Iterable[dict]:
     offset = 0
     while True:
-        page = collection.get(include=include, limit=GET_PAGE_SIZE, offset=offset)
+        page = collection.get(include=include, where=where, limit=GET_PAGE_SIZE, offset=offset)
         if not page["ids"]:
             return
         yield page

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +17,8 @@ import pytest
 
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+for _user_setting in ("SCENEGREP_DB", "SCENEGREP_CHROMA_URL", "SCENEGREP_MODEL"):
+    os.environ.pop(_user_setting, None)  # a user's own index must never be touched by tests
 
 from scenegrep.cli.common import quiet_libraries  # noqa: E402
 
@@ -20,6 +26,12 @@ quiet_libraries()
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_VIDEOS = REPO / "sample_videos"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_state_home(tmp_path_factory):
+    """Server-mode searches keep their results for `open` in $XDG_STATE_HOME: a scratch one, not the user's."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
 
 
 @pytest.fixture(scope="session")
@@ -85,4 +97,111 @@ def run_cli():
     return run
 
 
-__all__ = ["write_video", "Fraction"]
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """The URL of a real `chroma run` server on 127.0.0.1: the one CI started
+    ($SCENEGREP_TEST_CHROMA_URL, see .ci/run), else one started for this session."""
+    from chroma_server import heartbeat, start, stop
+
+    url = os.environ.get("SCENEGREP_TEST_CHROMA_URL")
+    if url:
+        assert heartbeat(url), f"SCENEGREP_TEST_CHROMA_URL={url} does not answer"
+        yield url
+        return
+    folder = tmp_path_factory.mktemp("chroma_server")
+    url, process = start(str(folder / "data"), log_path=str(folder / "server.log"))
+    yield url
+    stop(process)
+
+
+@dataclass
+class Backend:
+    """Where a test's index lives: an embedded folder or a database on the server."""
+
+    name: str
+    db: str | None = None
+    url: str | None = None
+
+    @property
+    def args(self) -> list[str]:
+        return ["--db", self.db] if self.db else ["--chroma-url", self.url]
+
+    def store(self):
+        """The (single) index's FrameStore, opened the way the CLI opens it."""
+        from scenegrep.pipeline.store import FrameStore, list_indexes, open_client
+
+        client = open_client(self.db, url=self.url, create=False)
+        (index,) = list_indexes(client)
+        return FrameStore(client, index)
+
+    def frame_ids(self) -> list[str]:
+        store = self.store()
+        ids = []
+        for offset in range(0, store.frames.count() + 1, 1000):
+            ids.extend(store.frames.get(include=[], limit=1000, offset=offset)["ids"])
+        return sorted(ids)
+
+
+def make_backend(kind: str, tmp_path, request) -> Backend:
+    if kind == "embedded":
+        return Backend("embedded", db=str(tmp_path / "db"))
+    url = request.getfixturevalue("chroma_server")
+    return Backend("server", url=f"{url}/{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture(params=["embedded", "server"])
+def backend(request, tmp_path) -> Backend:
+    """Each test using it runs against the embedded store and a Chroma server."""
+    return make_backend(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def run_subprocess():
+    """Start the installed CLI in a fresh process, as a user runs it."""
+
+    def start(*args, **kwargs):
+        return subprocess.Popen(
+            [sys.executable, "-m", "scenegrep.cli", *[str(a) for a in args]],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}, **kwargs,
+        )
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def shared_indexes(tmp_path_factory, tiny_model, request):
+    """`get(kind)`: the sample videos indexed once per session into an embedded
+    folder ("embedded") or a database on the Chroma server ("server"), for
+    tests that only search (each search rewrites the last-search results)."""
+    from click.testing import CliRunner
+
+    from scenegrep.cli.main import cli
+
+    built: dict[str, Backend] = {}
+
+    def get(kind: str) -> Backend:
+        if kind not in built:
+            backend = make_backend(kind, tmp_path_factory.mktemp("shared"), request)
+            result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", tiny_model, *backend.args],
+                                        prog_name="scenegrep", catch_exceptions=False)
+            assert result.exit_code == 0, result.stderr
+            built[kind] = backend
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def shared_index(shared_indexes) -> Path:
+    """The shared sample index's embedded folder."""
+    return Path(shared_indexes("embedded").db)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def shared_on(request, shared_indexes) -> Backend:
+    """The shared sample index, in the embedded store and on a Chroma server."""
+    return shared_indexes(request.param)
+
+
+__all__ = ["write_video", "Fraction", "Backend", "make_backend"]

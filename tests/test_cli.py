@@ -24,14 +24,6 @@ def frame_at(video_path, t):
     raise AssertionError(f"no frame at {t}")
 
 
-@pytest.fixture
-def indexed(tmp_path, tiny_model, run_cli):
-    db = tmp_path / "db"
-    result = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db)
-    assert result.exit_code == 0, result.stderr
-    return db
-
-
 def expected_frames(annotations, every=2.0):
     """Samples per video: one per target 0, N, 2N… that a frame reaches."""
     counts = {}
@@ -42,8 +34,8 @@ def expected_frames(annotations, every=2.0):
     return counts
 
 
-def test_index_then_info_counts_every_video_and_frame(indexed, run_cli, annotations):
-    result = run_cli("info", "--db", indexed, "--json")
+def test_index_then_info_counts_every_video_and_frame(shared_on, run_cli, annotations):
+    result = run_cli("info", *shared_on.args, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     (index,) = report["indexes"]
@@ -53,11 +45,11 @@ def test_index_then_info_counts_every_video_and_frame(indexed, run_cli, annotati
     assert index["frames"] == sum(per_video.values())
 
 
-def test_image_query_finds_the_frame_time_as_top_clip(indexed, tmp_path, tiny_model, run_cli):
+def test_image_query_finds_the_frame_time_as_top_clip(shared_on, tmp_path, tiny_model, run_cli):
     video = SAMPLE_VIDEOS / "episode_02.mp4"
     query = tmp_path / "still.png"
     frame_at(video, 12.0).save(query)  # a sampled time: 12.012 at 29.97 fps
-    result = run_cli("search", "--image", query, "--model", tiny_model, "--db", indexed, "--json", "-k", "3")
+    result = run_cli("search", "--image", query, "--model", tiny_model, *shared_on.args, "--json", "-k", "3")
     assert result.exit_code == 0, result.stderr
     top = json.loads(result.stdout)[0]
     assert top["episode"] == "episode_02"
@@ -66,23 +58,32 @@ def test_image_query_finds_the_frame_time_as_top_clip(indexed, tmp_path, tiny_mo
     assert any(h["t"] == pytest.approx(12.012, abs=1e-6) for h in top["hits"])
 
 
-def test_indexing_again_adds_nothing_and_a_touched_file_is_replaced_not_duplicated(tmp_path, tiny_model, run_cli, sample_copy):
-    db = tmp_path / "db"
-    first = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
+def test_indexing_again_adds_nothing_and_a_changed_file_is_replaced_not_duplicated(backend, tiny_model, run_cli,
+                                                                                     sample_copy, annotations):
+    first = run_cli("index", sample_copy, "--model", tiny_model, *backend.args, "--json")
     assert first.exit_code == 0, first.stderr
-    frames = json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["frames"]
+    frames = json.loads(run_cli("info", *backend.args, "--json").stdout)["indexes"][0]["frames"]
 
-    again = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
+    again = run_cli("index", sample_copy, "--model", tiny_model, *backend.args, "--json")
     assert [v["status"] for v in json.loads(again.stdout)["videos"]] == ["unchanged"] * 3
 
-    os.utime(sample_copy / "episode_01.mp4", ns=(1, 1))  # changed on disk: re-indexed
-    third = run_cli("index", sample_copy, "--model", tiny_model, "--db", db, "--json")
-    assert sorted(v["status"] for v in json.loads(third.stdout)["videos"]) == ["indexed", "unchanged", "unchanged"]
-    assert json.loads(run_cli("info", "--db", db, "--json").stdout)["indexes"][0]["frames"] == frames
+    os.utime(sample_copy / "episode_01.mp4", ns=(1, 1))  # touched, same content: nothing to re-encode
+    touched = run_cli("index", sample_copy, "--model", tiny_model, *backend.args, "--json")
+    assert [v["status"] for v in json.loads(touched.stdout)["videos"]] == ["unchanged"] * 3
+
+    # New content at the same path (a 10 s video: 5 samples): re-indexed, its old frames gone.
+    write_video(sample_copy / "episode_01.mp4", range(250), rate=25)
+    third = run_cli("index", sample_copy, "--model", tiny_model, *backend.args, "--json")
+    statuses = {os.path.basename(v["path"]): v["status"] for v in json.loads(third.stdout)["videos"]}
+    assert statuses == {"episode_01.mp4": "indexed", "episode_02.mp4": "unchanged", "episode_03.mp4": "unchanged"}
+    per_video = {v["episode"]: v["frames"] for v in json.loads(run_cli("info", *backend.args, "--json").stdout)["indexes"][0]["per_video"]}
+    expected = expected_frames(annotations)
+    assert per_video == {**expected, "episode_01": 5}
+    assert json.loads(run_cli("info", *backend.args, "--json").stdout)["indexes"][0]["frames"] == frames - expected["episode_01"] + 5
 
 
-def test_text_query_returns_well_formed_clips(indexed, tiny_model, run_cli):
-    result = run_cli("search", "a red circle bouncing", "--db", indexed, "--json", "-k", "5")
+def test_text_query_returns_well_formed_clips(shared_on, tiny_model, run_cli):
+    result = run_cli("search", "a red circle bouncing", *shared_on.args, "--json", "-k", "5")
     assert result.exit_code == 0, result.stderr
     clips = json.loads(result.stdout)
     assert 1 <= len(clips) <= 5
@@ -97,8 +98,9 @@ def test_text_query_returns_well_formed_clips(indexed, tiny_model, run_cli):
         assert clip["score"] == max(h["score"] for h in clip["hits"])
 
 
-def test_human_output_is_a_table_with_timecodes(indexed, run_cli):
-    result = run_cli("search", "a yellow square", "--db", indexed, "-k", "2")
+def test_human_output_is_a_table_with_timecodes(shared_index, run_cli):
+    # --keep-duplicates: the tiny random model sees all frames as alike and would fold them into one clip.
+    result = run_cli("search", "a yellow square", "--db", shared_index, "-k", "2", "--keep-duplicates")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["#", "episode", "start", "end", "score"]
@@ -106,8 +108,8 @@ def test_human_output_is_a_table_with_timecodes(indexed, run_cli):
     assert all(len(line.split()[2]) == len("00:00:00.000") for line in lines[1:])
 
 
-def test_episode_filter(indexed, run_cli):
-    clips = json.loads(run_cli("search", "a shape", "--db", indexed, "--json", "--episode", "episode_03").stdout)
+def test_episode_filter(shared_index, run_cli):
+    clips = json.loads(run_cli("search", "a shape", "--db", shared_index, "--json", "--episode", "episode_03").stdout)
     assert clips and {c["episode"] for c in clips} == {"episode_03"}
 
 
@@ -120,7 +122,7 @@ def test_other_frame_rates_and_vfr_are_indexed_with_true_times(tmp_path, tiny_mo
     db = tmp_path / "db"
     assert run_cli("index", folder, "--model", tiny_model, "--db", db).exit_code == 0
     hits = {}
-    for clip in json.loads(run_cli("search", "x", "--db", db, "--json", "-k", "50").stdout):
+    for clip in json.loads(run_cli("search", "x", "--db", db, "--json", "-k", "50", "--keep-duplicates").stdout):
         hits.setdefault(clip["episode"], []).extend(h["t"] for h in clip["hits"])
     assert sorted(hits["ntsc"]) == pytest.approx([0.0, 2.002, 4.004, 6.006])
     assert sorted(hits["pal"]) == pytest.approx([0.0, 2.0, 4.0])
@@ -140,22 +142,22 @@ def test_a_bad_file_is_named_and_the_rest_indexed(tmp_path, tiny_model, run_cli,
                         "notes.mp4": "failed", "missing.mkv": "failed"}
 
 
-def test_search_with_another_model_is_refused(indexed, tmp_path, run_cli):
+def test_search_with_another_model_is_refused(shared_on, tmp_path, run_cli):
     from tiny_clip import save_tiny_clip
 
     other = save_tiny_clip(str(tmp_path / "other_model"), seed=1, image_size=48)
-    result = run_cli("search", "a red circle", "--model", other, "--db", indexed)
+    result = run_cli("search", "a red circle", "--model", other, *shared_on.args)
     assert result.exit_code == 1
     assert "was built with" in result.stderr and "--model" in result.stderr
     assert result.stdout == ""
 
 
-def test_user_mistakes_are_one_line_errors(tmp_path, run_cli, indexed):
+def test_user_mistakes_are_one_line_errors(tmp_path, run_cli, shared_index):
     cases = [
         (("search", "x", "--db", tmp_path / "nothing-here"), "no index at"),
-        (("search", "--db", indexed), "empty query"),
-        (("search", "--image", tmp_path / "nope.png", "--db", indexed), "no such file"),
-        (("index", tmp_path / "empty-folder-that-is-missing", "--db", indexed), "no video files found"),
+        (("search", "--db", shared_index), "empty query"),
+        (("search", "--image", tmp_path / "nope.png", "--db", shared_index), "no such file"),
+        (("index", tmp_path / "empty-folder-that-is-missing", "--db", shared_index), "no video files found"),
     ]
     for args, message in cases:
         result = run_cli(*args)
@@ -166,17 +168,21 @@ def test_user_mistakes_are_one_line_errors(tmp_path, run_cli, indexed):
 
 
 def test_every_command_has_help_with_an_example(run_cli):
-    for command in ([], ["index"], ["search"], ["info"]):
+    for command in ([], ["index"], ["search"], ["info"], ["open"], ["prune"], ["doctor"],
+                    ["eval"], ["eval", "images"], ["eval", "videos"]):
         result = run_cli(*command, "--help")
         assert result.exit_code == 0
         assert "scenegrep" in result.stdout and "Example" in result.stdout
 
 
-def test_console_script_runs_and_keeps_stdout_clean(indexed, tiny_model):
-    # The installed entry point, in a fresh process, as a user runs it.
+def test_console_script_runs_and_keeps_stdout_clean(shared_on, tiny_model):
+    # The installed entry point, in a fresh process, as a user runs it; the server URL from the environment.
+    where = dict(zip(shared_on.args[::2], shared_on.args[1::2]))
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    env.update({"SCENEGREP_DB": where["--db"]} if "--db" in where else {"SCENEGREP_CHROMA_URL": where["--chroma-url"]})
     result = subprocess.run(
-        [sys.executable, "-m", "scenegrep.cli", "search", "a red circle", "--db", str(indexed), "--json", "-k", "1"],
-        capture_output=True, text=True, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}, timeout=120,
+        [sys.executable, "-m", "scenegrep.cli", "search", "a red circle", "--json", "-k", "1"],
+        capture_output=True, text=True, env=env, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)) == 1

@@ -1,0 +1,130 @@
+"""Health checks: the device really used, a model that tells inputs apart, and
+an index whose registry and frames agree.
+
+Each check returns `Check` records; a "problem" means results cannot be
+trusted (non-zero exit), a "warning" that something needs attention.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+COLLAPSED_COSINE = 0.999
+"""Distinct inputs whose embeddings all have |cosine| at least this are one
+vector: a collapsed or broken model. Trained CLIPs give distinct prompts
+cosines well under 0.95, and even a random-weight test model stays under 0.995
+on the probe images, so only a model that maps everything to one direction
+reaches it."""
+
+PROBE_TEXTS = (
+    "a red circle on a blue background",
+    "a city street at night",
+    "two people talking in a kitchen",
+    "a dog running on a beach",
+    "the number forty-two written on a wall",
+    "an abstract green texture",
+)
+"""Prompts with nothing in common, to see that the text side separates them."""
+
+PROBE_SIZE = 96
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "ok", "warning" or "problem"
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def probe_images(size: int = PROBE_SIZE) -> list[np.ndarray]:
+    """Synthetic RGB pictures with nothing in common: flat colours, gradients, a checkerboard, noise."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    grey = lambda a: np.repeat(a.astype(np.uint8)[..., None], 3, axis=2)  # noqa: E731
+    return [
+        np.full((size, size, 3), (220, 30, 30), np.uint8),
+        np.full((size, size, 3), (20, 40, 200), np.uint8),
+        grey(xx * 255 // size),
+        grey(yy * 255 // size),
+        grey(((xx // 12 + yy // 12) % 2) * 255),
+        np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8),
+    ]
+
+
+def check_device(encoder) -> Check:
+    """Where the model actually runs (from its weights, not from what was asked)."""
+    import torch
+
+    parameter = next(encoder.model.parameters())
+    device = str(parameter.device)
+    detail = f"{device}, {str(parameter.dtype).replace('torch.', '')}, torch {torch.__version__}"
+    if parameter.device.type == "cuda":
+        detail += f", {torch.cuda.get_device_name(parameter.device)}"
+    elif torch.cuda.is_available():
+        return Check("device", "warning", detail + "; a CUDA GPU is visible but not used (see --device)")
+    return Check("device", "ok", detail)
+
+
+def spread(embeddings: np.ndarray) -> tuple[float, float]:
+    """(smallest, largest) |cosine| between different rows of unit vectors."""
+    cosines = np.abs(embeddings @ embeddings.T)
+    off = cosines[~np.eye(len(embeddings), dtype=bool)]
+    return float(off.min()), float(off.max())
+
+
+def check_embeddings(encoder) -> list[Check]:
+    """Distinct texts and distinct pictures must get distinct, finite, non-zero vectors."""
+    checks = []
+    for name, embed in (("text embeddings", lambda: encoder.embed_texts(list(PROBE_TEXTS))),
+                        ("image embeddings", lambda: encoder.embed_images(probe_images()))):
+        vectors = np.asarray(embed(), np.float64)
+        norms = np.linalg.norm(vectors, axis=1)
+        if not np.all(np.isfinite(vectors)):
+            checks.append(Check(name, "problem", "the model outputs NaN or infinite values"))
+            continue
+        if np.any(norms < 0.5):
+            checks.append(Check(name, "problem", "the model outputs zero vectors (broken or untrained weights?)"))
+            continue
+        low, high = spread(vectors)
+        detail = f"{len(vectors)} distinct inputs, |cosine| between them {low:.3f} to {high:.3f}"
+        if low >= COLLAPSED_COSINE:
+            checks.append(Check(name, "problem", detail + ": every input maps to the same vector "
+                                "(a collapsed model); search results would be meaningless"))
+        else:
+            checks.append(Check(name, "ok", detail))
+    return checks
+
+
+def check_index(store, model_dim: int | None = None) -> list[Check]:
+    """Every registered video has exactly its frames; no frames without a video;
+    files still where the registry says (a warning: maybe another machine's path)."""
+    checks = []
+    label = f"index {store.info.model}"
+    if model_dim is not None and store.info.dim != model_dim:
+        checks.append(Check(label, "problem", f"stores {store.info.dim}-d vectors but the model makes {model_dim}-d"))
+    videos = store.indexed_videos()
+    counts = store.frames_per_video()
+    registered = {entry["video_id"] for entry in videos}
+    wrong = [entry for entry in videos if counts.get(entry["video_id"], 0) != int(entry.get("frames", -1))]
+    orphans = {video_id: n for video_id, n in counts.items() if video_id not in registered}
+    gone = [entry for entry in videos if not os.path.exists(entry["path"])]
+    total = sum(counts.values())
+    checks.append(Check(label, "ok", f"{len(videos)} videos, {total} frames, every {store.info.every:g} s"))
+    for entry in wrong:
+        checks.append(Check(label, "problem", f"{entry['path']}: registry says {entry.get('frames')} frames, "
+                            f"{counts.get(entry['video_id'], 0)} stored; `scenegrep prune --repair` then "
+                            "`scenegrep index` redoes it"))
+    if orphans:
+        checks.append(Check(label, "problem", f"{sum(orphans.values())} orphan frame(s) of {len(orphans)} "
+                            "unregistered video(s) (an interrupted run): `scenegrep index` the same folders again, "
+                            "or `scenegrep prune --repair`"))
+    if gone:
+        shown = ", ".join(entry["path"] for entry in gone[:3]) + (" …" if len(gone) > 3 else "")
+        checks.append(Check(label, "warning", f"{len(gone)} indexed file(s) no longer exist here ({shown}); "
+                            "`scenegrep prune` removes them"))
+    return checks

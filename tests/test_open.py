@@ -1,0 +1,100 @@
+"""`scenegrep open N`: the exact player commands, run as argument lists, and clear failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import stat
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def searched(shared_on, run_cli):
+    """Search the shared index (embedded, then on a server); returns (its --db or --chroma-url
+    arguments, the clips of that search)."""
+    result = run_cli("search", "a shape", *shared_on.args, "--json", "-k", "3", "--keep-duplicates", "--gap", "0")
+    assert result.exit_code == 0, result.stderr
+    return shared_on.args, json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("player, expected", [
+    ("mpv", ["mpv", "--start={start}", "{path}"]),
+    ("vlc", ["vlc", "--start-time={start}", "{path}"]),
+    ("ffplay", ["ffplay", "-ss", "{start}", "{path}"]),
+    ("system", ["open" if sys.platform == "darwin" else "xdg-open", "{path}"]),
+])
+def test_print_shows_the_exact_command_for_each_player(searched, run_cli, player, expected):
+    where, clips = searched
+    clip = clips[1]
+    result = run_cli("open", "2", "--player", player, "--print", *where)
+    assert result.exit_code == 0, result.stderr
+    want = [part.format(start=f"{clip['start']:.3f}", path=clip["path"]) for part in expected]
+    assert shlex.split(result.stdout) == want
+
+
+@pytest.mark.parametrize("player, extra", [
+    ("mpv", ["--end={end}"]), ("vlc", ["--stop-time={end}"]), ("ffplay", ["-t", "{length}"]),
+])
+def test_clip_flag_stops_at_the_clip_end(searched, run_cli, player, extra):
+    where, clips = searched
+    clip = clips[0]
+    words = shlex.split(run_cli("open", "1", "--player", player, "--clip", "--print", *where).stdout)
+    for part in extra:
+        assert part.format(end=f"{clip['end']:.3f}", length=f"{clip['end'] - clip['start']:.3f}") in words
+
+
+def fake_player(folder, name):
+    """An executable that records its arguments, one per line (a stand-in player: nothing to play here)."""
+    folder.mkdir(exist_ok=True)
+    script = folder / name
+    log = folder / f"{name}.args"
+    script.write_text(f"#!{sys.executable}\nimport sys\nopen({str(log)!r}, 'w').write('\\n'.join(sys.argv[1:]))\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return log
+
+
+def test_auto_runs_the_first_installed_player_without_a_shell(searched, run_cli, tmp_path, monkeypatch):
+    where, clips = searched
+    bin_dir = tmp_path / "bin"
+    log = fake_player(bin_dir, "vlc")
+    fake_player(bin_dir, "ffplay")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    result = run_cli("open", "1", *where)
+    assert result.exit_code == 0, result.stderr
+    # One argument per list item, spaces and all: no shell splitting happened.
+    assert log.read_text().split("\n") == [f"--start-time={clips[0]['start']:.3f}", clips[0]["path"]]
+    assert "opening #1" in result.stderr
+
+
+def test_no_player_found_says_what_to_install_and_run(searched, run_cli, tmp_path, monkeypatch):
+    where, clips = searched
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = run_cli("open", "1", *where)
+    assert result.exit_code == 1
+    assert "no video player found" in result.stderr and "apt install mpv" in result.stderr
+    assert shlex.join(["mpv", f"--start={clips[0]['start']:.3f}", clips[0]["path"]]) in result.stderr
+    assert "Traceback" not in result.stderr
+    named = run_cli("open", "1", "--player", "mpv", *where)
+    assert named.exit_code == 1 and "mpv is not installed" in named.stderr
+
+
+def test_open_mistakes_are_one_line_errors(searched, run_cli, tmp_path):
+    where, clips = searched
+    result = run_cli("open", "9", *where)
+    assert result.exit_code == 1 and f"returned {len(clips)} clip(s); use 1 to {len(clips)}" in result.stderr
+    never = ["--db", tmp_path / "never-searched"] if where[0] == "--db" else ["--chroma-url", f"{where[1]}x"]
+    result = run_cli("open", "1", *never)
+    assert result.exit_code == 1 and "run `scenegrep search" in result.stderr
+    assert run_cli("open", "0", *where).exit_code == 2
+
+
+def test_results_file_sits_in_the_index_and_per_user_for_a_server(tmp_path, monkeypatch):
+    from scenegrep.pipeline.present.results_file import results_path
+
+    assert results_path(db=str(tmp_path)) == os.path.join(str(tmp_path), "last-search.json")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    a, b = results_path(url="http://a:8000"), results_path(url="http://b:8000")
+    assert a != b and os.path.dirname(a) == str(tmp_path / "state" / "scenegrep")

@@ -1,0 +1,184 @@
+"""Crash safety and concurrency: kill `scenegrep index` (SIGKILL or Ctrl-C) at
+several points, run it again, and get exactly the index a clean run builds."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+from conftest import make_backend
+
+EVERY = "0.5"
+"""~148 frames over the three sample videos: long enough to stop mid-way. The
+overlapped indexer stores the first video's ~50 frames in about two seconds here."""
+POLL_TIMEOUT = 300.0
+"""Seconds a killed run may take to reach its kill point (process start included) on a busy CI machine."""
+
+
+def open_store(backend):
+    """The index's FrameStore, or None before the index exists."""
+    from scenegrep.pipeline.errors import ScenegrepError
+
+    try:
+        return backend.store()
+    except (ScenegrepError, ValueError):  # no index yet, or being created (ValueError: no collection to unpack)
+        return None
+
+
+def index_state(backend, store=None) -> tuple[int, int, int]:
+    """(stored frames, registered videos, frames the registry accounts for), or zeros before the index exists."""
+    store = store or open_store(backend)
+    if store is None:
+        return 0, 0, 0
+    videos = store.indexed_videos()
+    return store.frame_count(), len(videos), sum(int(v["frames"]) for v in videos)
+
+
+KILL_POINTS = {
+    # name: condition on (frames, registered videos, registered frames)
+    "after the first batch": lambda frames, videos, done: frames >= 1,
+    "mid-video": lambda frames, videos, done: videos == 0 and frames >= 10,
+    "between videos": lambda frames, videos, done: videos >= 1,
+}
+
+
+def stop_when(process, backend, condition, sig) -> tuple[int, int, int]:
+    deadline = time.monotonic() + POLL_TIMEOUT
+    store = None  # opened once it exists: reopening a server's index for every poll takes ~0.5 s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"index ended before the kill point: {process.stderr.read()}"
+        store = store or open_store(backend)
+        state = index_state(backend, store)
+        if condition(*state):
+            process.send_signal(sig)
+            process.wait(timeout=120)
+            return state
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("the kill point was not reached in time")
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, tiny_model):
+    """The index a run without interruption builds (embedded; ids do not depend on the backend)."""
+    from click.testing import CliRunner
+
+    from conftest import SAMPLE_VIDEOS, Backend
+    from scenegrep.cli.main import cli
+
+    backend = Backend("embedded", db=str(tmp_path_factory.mktemp("clean") / "db"))
+    result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", tiny_model, "--every", EVERY, *backend.args])
+    assert result.exit_code == 0, result.stderr
+    return backend.frame_ids()
+
+
+@pytest.mark.parametrize("backend_kind, point", [
+    ("embedded", "after the first batch"),
+    ("embedded", "mid-video"),
+    ("embedded", "between videos"),
+    ("server", "mid-video"),
+])
+def test_sigkill_then_rerun_gives_exactly_the_clean_index(backend_kind, point, clean_run, tiny_model, tmp_path, request,
+                                                          run_cli, run_subprocess):
+    from conftest import SAMPLE_VIDEOS
+
+    backend = make_backend(backend_kind, tmp_path, request)
+    process = run_subprocess("index", SAMPLE_VIDEOS, "--model", tiny_model, "--every", EVERY, "--batch-size", "1",
+                             *backend.args)
+    stop_when(process, backend, KILL_POINTS[point], signal.SIGKILL)
+    assert process.returncode == -signal.SIGKILL
+    frames, videos, done = index_state(backend)
+    assert 0 < frames < len(clean_run) and videos < 3  # really killed part-way
+    if point == "mid-video":
+        assert frames > done  # the killed video's frames are there, unregistered
+
+    again = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--every", EVERY, "--json", *backend.args)
+    assert again.exit_code == 0, again.stderr
+    statuses = [v["status"] for v in json.loads(again.stdout)["videos"]]
+    assert statuses.count("unchanged") == videos and statuses.count("indexed") == 3 - videos
+    assert backend.frame_ids() == clean_run  # same ids, so same count: none missing, none duplicated
+
+    doctor = run_cli("doctor", "--model", tiny_model, "--json", *backend.args)
+    assert doctor.exit_code == 0, doctor.stdout
+    assert json.loads(doctor.stdout)["ok"]
+
+
+def test_ctrl_c_stops_cleanly_says_how_to_resume_and_leaves_no_partial_video(clean_run, tiny_model, tmp_path, request,
+                                                                             run_cli, run_subprocess):
+    from conftest import SAMPLE_VIDEOS
+
+    backend = make_backend("embedded", tmp_path, request)
+    process = run_subprocess("index", SAMPLE_VIDEOS, "--model", tiny_model, "--every", EVERY, "--batch-size", "1",
+                             *backend.args)
+    stop_when(process, backend, KILL_POINTS["mid-video"], signal.SIGINT)
+    stderr = process.stderr.read()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "run the same `scenegrep index` command again to resume" in stderr
+    assert "Traceback" not in stderr
+    frames, videos, done = index_state(backend)
+    assert frames == done  # the video in progress was cleaned up, not left half-indexed
+
+    again = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--every", EVERY, *backend.args)
+    assert again.exit_code == 0, again.stderr
+    assert backend.frame_ids() == clean_run
+
+
+def test_search_works_while_an_index_is_running(tiny_model, tmp_path, request, run_subprocess):
+    from conftest import write_video
+
+    # A 6-minute video (720 samples, ~25 s to index here): the search, a fresh process, ends well before it.
+    long_video = write_video(tmp_path / "long.mp4", range(25 * 360), rate=25)
+    backend = make_backend("embedded", tmp_path, request)
+    indexing = run_subprocess("index", long_video, "--model", tiny_model, "--every", "0.5", "--batch-size", "1",
+                              *backend.args)
+    try:
+        deadline = time.monotonic() + POLL_TIMEOUT
+        while index_state(backend)[0] < 10:
+            assert indexing.poll() is None and time.monotonic() < deadline, "index did not get going"
+            time.sleep(0.05)
+        search = run_subprocess("search", "a red circle", "--json", "-k", "3", *backend.args)
+        out, err = search.communicate(timeout=POLL_TIMEOUT)
+        assert search.returncode == 0, err
+        assert json.loads(out)  # the frames stored so far are searchable
+        assert indexing.poll() is None  # and the index was still running meanwhile
+        indexing.wait(timeout=POLL_TIMEOUT)
+        assert indexing.returncode == 0, indexing.stderr.read()
+    finally:
+        if indexing.poll() is None:
+            indexing.kill()
+
+
+def test_a_second_index_on_the_same_folder_stops_with_a_clear_message(tmp_path, tiny_model, run_cli):
+    from conftest import SAMPLE_VIDEOS
+    from scenegrep.pipeline.lock import IndexLock
+
+    db = tmp_path / "db"
+    assert run_cli("index", SAMPLE_VIDEOS / "episode_01.mp4", "--model", tiny_model, "--db", db).exit_code == 0
+    with IndexLock(str(db)):  # as a running `scenegrep index` holds it
+        busy = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db)
+        prune = run_cli("prune", "--db", db)
+    assert busy.exit_code == 1
+    assert "is writing to the index at" in busy.stderr and "--wait" in busy.stderr
+    assert len(busy.stderr.strip().splitlines()) == 1 and "Traceback" not in busy.stderr
+    assert prune.exit_code == 1 and "is writing to the index" in prune.stderr
+    assert run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db).exit_code == 0  # free again
+
+
+def test_wait_queues_behind_the_running_index(tmp_path, tiny_model, run_cli):
+    import threading
+
+    from conftest import SAMPLE_VIDEOS
+    from scenegrep.pipeline.lock import IndexLock
+
+    db = tmp_path / "db"
+    lock = IndexLock(str(db)).__enter__()
+    released = []
+    timer = threading.Timer(2.0, lambda: (released.append(time.monotonic()), lock.__exit__(None, None, None)))
+    timer.start()
+    result = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db, "--wait")
+    finished = time.monotonic()
+    timer.join()
+    assert result.exit_code == 0, result.stderr
+    assert released and finished > released[0]  # it ran only after the other writer let go
