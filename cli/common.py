@@ -122,3 +122,13 @@ def device_option(f):
 
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
+
+
+def precision_option(f):
+    return click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+        default="auto",
+        show_default=True,
+        help="Model arithmetic: auto is fp16 on CUDA, bf16 on CPUs where it is faster, else fp32.",
+    )(f)

@@ -52,7 +52,7 @@ def doctor(db, chroma_url, model, device, as_json):
     name = model or (indexes[0].model if len(indexes) == 1 else DEFAULT_MODEL)
     encoder = None
     try:
-        encoder = ClipEncoder(name, device=device)
+        encoder = ClipEncoder(name, device=device).load()  # lazy otherwise: the check is that it loads
         checks.append(Check("model", "ok", f"{encoder.info.name} loads ({encoder.info.dim}-d embeddings)"))
     except ScenegrepError as exc:
         checks.append(Check("model", "problem", str(exc)))

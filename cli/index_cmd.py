@@ -11,7 +11,8 @@ import click
 from scenegrep.pipeline.sample import DEFAULT_EVERY
 
 from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
-                     device_option, fail, json_option, model_option, shown, store_location, say_waiting)
+                     device_option, fail, json_option, model_option, precision_option, say_waiting, shown,
+                     store_location)
 from .progress import TqdmProgress
 
 STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
@@ -23,6 +24,9 @@ STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
               help="Seconds between sampled frames.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Frames per model call. Default: 256 on CUDA, 32 on CPU.")
+@click.option("--sampling", type=click.Choice(["grid", "keyframes"]), default="grid", show_default=True,
+              help="grid: one frame every --every seconds. keyframes: every keyframe with its own time, "
+              "plus samples where keyframes are more than --every apart (faster; irregular times).")
 @click.option("--prune", is_flag=True,
               help="Afterwards, remove indexed videos under PATHS whose files no longer exist.")
 @click.option("--wait", is_flag=True, help="If another `index` is writing to this --db, wait for it instead of stopping.")
@@ -30,8 +34,9 @@ STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
 @chroma_url_option
 @model_option
 @device_option
+@precision_option
 @json_option
-def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, as_json):
+def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model, device, precision, as_json):
     """Index videos (files or folders, searched recursively) for search.
 
     Samples one frame every --every seconds, embeds it with CLIP and stores it
@@ -48,6 +53,7 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
     Examples:
       scenegrep index sample_videos/
       scenegrep index ~/archive/season1 ~/archive/pilot.mkv --every 1
+      scenegrep index ~/archive --sampling keyframes --precision bf16
       scenegrep index ~/archive --prune
       scenegrep index ~/archive --chroma-url http://archive-host:8000
     """
@@ -71,11 +77,12 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
     pruned: list[dict] = []
     with IndexLock(db, wait=wait, on_wait=say_waiting) if db else contextlib.nullcontext():
         client = open_client(db, url=chroma_url)
-        encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device, batch_size=batch_size)
+        encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device, batch_size=batch_size,
+                              precision=precision)
         store = FrameStore.for_indexing(client, encoder.info, every, where)
         try:
             with TqdmProgress(len(videos)) as progress:
-                for result in index_videos(videos, encoder, store, progress):
+                for result in index_videos(videos, encoder, store, progress, sampling=sampling):
                     results.append(result)
                     for warning in result.warnings:
                         progress.write(f"scenegrep: warning: {shown(result.video.path)}: {warning}")
@@ -106,7 +113,7 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
         f"indexed {counts['indexed']} video(s), {new_frames} new frame(s); {counts['unchanged']} unchanged; "
         + "".join(f"{text}; " for text in reused)
         + (f"{len(pruned)} pruned; " if prune else "")
-        + f"{failed} failed; {elapsed:.1f} s (index: {where}, model: {encoder.info.name}, device: {encoder.device})",
+        + f"{failed} failed; {elapsed:.1f} s (index: {where}, model: {encoder.info.name}, {_ran_on(encoder)})",
         err=True,
     )
     if as_json:
@@ -114,10 +121,14 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
             "db": where,
             "model": encoder.info.name,
             "every": store.info.every,
+            "sampling": sampling,
+            "device": encoder.device if encoder.loaded else None,
+            "precision": encoder.precision if encoder.loaded else None,
             "seconds": round(elapsed, 3),
             "counts": {**counts, "failed": failed, "pruned": len(pruned)},
             "videos": [
                 {"path": r.video.path, "episode": r.video.episode, "status": r.status, "frames": r.frames,
+                 **({"strategy": r.strategy} if r.strategy else {}),
                  **({"reason": r.reason} if r.reason else {}), **({"warnings": r.warnings} if r.warnings else {}),
                  **({"from": r.source} if r.source else {})}
                 for r in results
@@ -128,6 +139,12 @@ def index(paths, every, batch_size, prune, wait, db, chroma_url, model, device, 
         succeeded = len(results) - counts["failed"]
         raise click.exceptions.Exit(EXIT_PARTIAL if succeeded else EXIT_FAILED)
     raise click.exceptions.Exit(EXIT_OK)
+
+
+def _ran_on(encoder) -> str:
+    if not encoder.loaded:
+        return "model not loaded: nothing to encode"
+    return f"device: {encoder.device}, precision: {encoder.precision}"
 
 
 def _extensions_hint() -> str:

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .common import chroma_url_option, db_option, device_option, json_option, model_option, store_location
+from .common import (chroma_url_option, db_option, device_option, json_option, model_option, precision_option,
+                     store_location)
 from .output import clips_table
 from .params import TimeParam
 
@@ -44,9 +45,10 @@ from .params import TimeParam
 @chroma_url_option
 @model_option
 @device_option
+@precision_option
 @json_option
 def search(text, images, not_texts, not_images, k, episodes, start, end, min_score, within, per_episode, pad, gap,
-           keep_duplicates, exports, fmt, db, chroma_url, model, device, as_json):
+           keep_duplicates, exports, fmt, db, chroma_url, model, device, precision, as_json):
     """Find the clips that best match TEXT and/or --image.
 
     Each TEXT is a term; "2:kitchen" gives it weight 2, --not terms push
@@ -81,7 +83,7 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
     db, chroma_url = store_location(db, chroma_url)
     client = open_client(db, url=chroma_url, create=False)
     where = location(db, chroma_url)
-    encoder = ClipEncoder(model_for_search(client, model, where), device=device)
+    encoder = ClipEncoder(model_for_search(client, model, where), device=device, precision=precision)
     store = FrameStore.for_search(client, encoder.info, where)
     clips = find_clips(store, query_vector(encoder, query), k=k, filters=filters, rules=rules)
 

@@ -48,6 +48,7 @@ class PyAVDecoder:
         import av
 
         self._av = av
+        self._path = path
         try:
             self._container = av.open(path)
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -79,12 +80,40 @@ class PyAVDecoder:
             backend=self.name,
         )
 
-    def frames(self) -> Iterator[DecodedFrame]:
+    supports_seeking = True
+
+    def keyframes(self) -> list[tuple[float, int]]:
+        """Every keyframe as (time in seconds, pts), in time order, from a quick
+        demux of packet flags (no decoding): exact pts, whatever the container's
+        index says. Costs one read of the file, a few % of decoding it."""
+        av = self._av
+        stream = self._stream
+        time_base = stream.time_base
+        start = stream.start_time or 0
+        found = []
+        try:
+            with av.open(self._path) as container:
+                video = container.streams.video[0]
+                for packet in container.demux(video):
+                    if packet.is_keyframe and packet.pts is not None:
+                        found.append((max(float((packet.pts - start) * time_base), 0.0), packet.pts))
+        except av.error.FFmpegError:
+            pass  # a damaged tail: the keyframes before it still help
+        return sorted(found)
+
+    def frames(self, seek_pts: int | None = None, keyframes_only: bool = False) -> Iterator[DecodedFrame]:
+        """Decode in presentation order from the start, or from the keyframe at or
+        before `seek_pts` (stream pts). With `keyframes_only`, FFmpeg skips every
+        other frame without decoding it (use only right after a seek or at the start:
+        switching back mid-stream would decode frames whose references were skipped)."""
         av = self._av
         stream = self._stream
         time_base = stream.time_base
         start = stream.start_time or 0
         failures = 0
+        if seek_pts is not None:
+            self._container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
+        stream.codec_context.skip_frame = "NONKEY" if keyframes_only else "DEFAULT"
         try:
             for packet in self._container.demux(stream):
                 try:
@@ -107,6 +136,9 @@ class PyAVDecoder:
             self.decode_errors += 1
             log.warning("stopped reading early: %s", _reason(exc))
 
+    def start_pts(self) -> int:
+        return self._stream.start_time or 0
+
     def close(self) -> None:
         self._container.close()
 
@@ -119,6 +151,7 @@ class OpenCVDecoder:
     """Decodes with OpenCV; used only when PyAV cannot open a file."""
 
     name = "opencv"
+    supports_seeking = False  # OpenCV seeks by frame number, which is not exact: decode through
 
     def __init__(self, path: str):
         import cv2

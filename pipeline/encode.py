@@ -7,8 +7,11 @@ preprocessor config decides the input size and normalisation.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -90,50 +93,159 @@ def resolve_model_name(name: str) -> str:
     return os.path.abspath(name) if os.path.isdir(name) else name
 
 
-class ClipEncoder:
-    """A CLIP model on a device, embedding RGB frames and text into one space."""
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str | None = None, batch_size: int | None = None):
+BF16_PROBE_SPEEDUP = 1.3
+"""On a CPU without a bf16 flag torch knows, bf16 is used when a short matmul
+probe runs at least this much faster than fp32: emulated bf16 is slower than
+fp32, native bf16 (AVX-512 BF16, AMX) is 2-4x faster, so the margin is wide."""
+
+
+def pick_precision(requested: str | None, device: str) -> str:
+    """The numeric precision the model runs in: fp16 on CUDA, bf16 on CPUs where
+    it is faster (see `cpu_bf16_is_fast`), else fp32; or the requested one.
+
+    Raises ScenegrepError for a precision the device cannot run.
+    """
+    import torch
+
+    kind = device.split(":")[0]
+    requested = requested or "auto"
+    if requested not in PRECISIONS:
+        raise ScenegrepError(f"--precision {requested}: choose one of {', '.join(PRECISIONS)}")
+    if requested == "auto":
+        if kind == "cuda":
+            return "fp16"
+        if kind == "cpu" and cpu_bf16_is_fast():
+            return "bf16"
+        return "fp32"
+    if requested == "fp16" and kind == "cpu":
+        raise ScenegrepError("--precision fp16 is for GPUs (it is slow on CPUs); use --precision bf16 or fp32")
+    if requested == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ScenegrepError("--precision bf16: this GPU has no bf16; use --precision fp16")
+    return requested
+
+
+@functools.cache
+def cpu_bf16_is_fast() -> bool:
+    """Whether this CPU runs bf16 matrix products faster than fp32.
+
+    True when torch reports native bf16 (AVX-512 BF16 or AMX); False when
+    oneDNN has no bf16 kernels at all (then bf16 runs 2-20x slower); otherwise
+    a probe of a few tens of ms times one ViT-B-sized linear layer both ways.
+    """
+    import time
+
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    for flag in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(cpu, flag, None)
+        if check is not None and check():
+            return True
+    mkldnn_bf16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if mkldnn_bf16 is not None and not mkldnn_bf16():
+        return False
+
+    def best_ms(dtype) -> float:
+        x = torch.randn(64, 768).to(dtype)
+        weight = torch.randn(768, 768).to(dtype)
+        torch.nn.functional.linear(x, weight)  # warm-up: first calls pick kernels
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            torch.nn.functional.linear(x, weight)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    with torch.inference_mode():
+        return best_ms(torch.float32) > BF16_PROBE_SPEEDUP * best_ms(torch.bfloat16)
+
+
+class ClipEncoder:
+    """A CLIP model on a device, embedding RGB frames and text into one space.
+
+    Nothing heavy happens on construction: `info` comes from the model's
+    config, and the weights load on the first embedding (or `load()`), so
+    indexing videos that are all unchanged never loads the model.
+    Raises ScenegrepError (on construction) if the model's config cannot be read,
+    and (on loading) if the model cannot be loaded or the device/precision is unusable.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str | None = None, batch_size: int | None = None,
+                 precision: str | None = None):
+        self.requested = model
+        self.name = resolve_model_name(model)
+        self._requested_device = device
+        self._requested_batch_size = batch_size
+        self._requested_precision = precision
+        self.info = ModelInfo(name=self.name, fingerprint=model_fingerprint(self.name), dim=_model_dim(model, self.name))
+        self._lock = threading.Lock()
+        self._loaded = False
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> "ClipEncoder":
+        """Load the model, tokenizer and preprocessing (once; later calls return at once)."""
+        with self._lock:
+            if not self._loaded:
+                self._load()
+                self._loaded = True
+        return self
+
+    def _load(self) -> None:
         import torch
         from transformers import AutoTokenizer, CLIPModel
 
         self._torch = torch
-        self.device = pick_device(device)
-        self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
-        self.batch_size = batch_size or DEFAULT_BATCH_SIZE.get(self.device.split(":")[0], 32)
-        name = resolve_model_name(model)
+        self.device = pick_device(self._requested_device)
+        self.precision = pick_precision(self._requested_precision, self.device)
+        self.dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+        self.batch_size = self._requested_batch_size or DEFAULT_BATCH_SIZE.get(self.device.split(":")[0], 32)
+        name = self.name
         try:
             self.model = CLIPModel.from_pretrained(name, dtype=self.dtype).to(self.device).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(name)
             processor = _image_processor_class().from_pretrained(name)
         except (OSError, ValueError, KeyError) as exc:
-            hint = (
-                "check the folder holds a CLIP model saved with save_pretrained"
-                if os.path.isdir(name)
-                else "a hub id is downloaded into the Hugging Face cache on first use (this needs internet); "
-                "pass --model PATH to use a local copy"
-            )
-            raise ScenegrepError(f"cannot load CLIP model {model!r}: {_first_line(exc)}; {hint}") from exc
+            raise ScenegrepError(f"cannot load CLIP model {self.requested!r}: {_first_line(exc)}; {_load_hint(name)}") from exc
         self._preprocess = TorchPreprocess.from_processor(processor, self.device, self.dtype)
-        self.info = ModelInfo(
-            name=name,
-            fingerprint=model_fingerprint(name),
-            dim=int(self.model.config.projection_dim),
-        )
         self._max_text_length = int(self.model.config.text_config.max_position_embeddings)
+
+    @property
+    def preprocess_in_loader(self) -> bool:
+        """True when frames should be preprocessed where they are decoded (CPU):
+        a preprocessed frame is ~10x smaller than a 720p RGB frame. On a GPU the
+        uint8 frames travel instead and are preprocessed there in one batch."""
+        self.load()
+        return self.device == "cpu"
+
+    def preprocess(self, images: Sequence[np.ndarray]):
+        """Images (H×W×3 uint8 RGB) → the model's input batch on its device, in its dtype."""
+        self.load()
+        return self._preprocess(images)
+
+    def embed_pixels(self, pixels) -> np.ndarray:
+        """Embed an already preprocessed batch (see `preprocess`); returns (n, dim) float32, unit length."""
+        self.load()
+        pixels = pixels.to(self.device, non_blocking=True)
+        with self._torch.inference_mode():
+            features = _projected(self.model.get_image_features(pixel_values=pixels))
+        return _normalised(features)
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Embed H×W×3 uint8 RGB images; returns (n, dim) float32, unit length."""
+        self.load()
         chunks = []
         for start in range(0, len(images), self.batch_size):
-            pixels = self._preprocess(images[start : start + self.batch_size])
-            with self._torch.inference_mode():
-                features = _projected(self.model.get_image_features(pixel_values=pixels))
-            chunks.append(_normalised(features))
+            chunks.append(self.embed_pixels(self._preprocess(images[start : start + self.batch_size])))
         return np.concatenate(chunks) if chunks else np.zeros((0, self.info.dim), np.float32)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed text queries; returns (n, dim) float32, unit length."""
+        self.load()
         tokens = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self._max_text_length, return_tensors="pt"
         ).to(self.device)
@@ -142,6 +254,30 @@ class ClipEncoder:
                 self.model.get_text_features(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
             )
         return _normalised(features)
+
+
+def _load_hint(name: str) -> str:
+    if os.path.isdir(name):
+        return "check the folder holds a CLIP model saved with save_pretrained"
+    return ("a hub id is downloaded into the Hugging Face cache on first use (this needs internet); "
+            "pass --model PATH to use a local copy")
+
+
+def _model_dim(model: str, name: str) -> int:
+    """The embedding size from the model's config, without loading its weights.
+
+    Raises ScenegrepError when there is no readable CLIP config.
+    """
+    try:
+        if os.path.isdir(name):
+            with open(os.path.join(name, "config.json"), encoding="utf-8") as fh:
+                config = json.load(fh)
+            return int(config.get("projection_dim", 512))
+        from transformers import AutoConfig
+
+        return int(AutoConfig.from_pretrained(name).projection_dim)
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise ScenegrepError(f"cannot load CLIP model {model!r}: {_first_line(exc)}; {_load_hint(name)}") from exc
 
 
 class TorchPreprocess:
@@ -175,23 +311,33 @@ class TorchPreprocess:
 
     def __call__(self, images: Sequence[np.ndarray]):
         torch = self._torch
-        F = torch.nn.functional
-        out = []
-        for image in images:
-            if not image.flags.writeable or not image.flags.c_contiguous:
-                image = np.array(image)  # torch wants a writable, contiguous buffer
-            x = torch.from_numpy(image).to(self.device)
-            x = x.permute(2, 0, 1).unsqueeze(0).float()
-            h, w = x.shape[-2:]
-            target = self._resize_target(h, w)
-            if target != (h, w):
-                x = F.interpolate(x, size=target, mode="bicubic", antialias=True, align_corners=False)
-                x = x.clamp_(0, 255)
-            if self.crop_hw:
-                x = _centre_crop(x, self.crop_hw)
-            out.append(x)
-        batch = (torch.cat(out) - self.mean) / self.std
-        return batch.to(self.dtype)
+        if self.device != "cpu" and len({image.shape for image in images}) == 1:
+            # One transfer and one resize call for the batch: what keeps a GPU busy.
+            x = torch.from_numpy(np.stack(images))
+            if self.device.startswith("cuda"):
+                x = x.pin_memory()
+            x = self._resized(x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float())
+        else:
+            # On a CPU, frame by frame is faster than batched (smaller working set).
+            out = []
+            for image in images:
+                if not image.flags.writeable or not image.flags.c_contiguous:
+                    image = np.array(image)  # torch wants a writable, contiguous buffer
+                x = torch.from_numpy(image).to(self.device)
+                out.append(self._resized(x.permute(2, 0, 1).unsqueeze(0).float()))
+            x = torch.cat(out)
+        return ((x - self.mean) / self.std).to(self.dtype)
+
+    def _resized(self, x):
+        """Resize (bicubic, antialiased) and centre-crop an N×3×H×W float batch of 0-255 values."""
+        h, w = x.shape[-2:]
+        target = self._resize_target(h, w)
+        if target != (h, w):
+            x = self._torch.nn.functional.interpolate(x, size=target, mode="bicubic", antialias=True, align_corners=False)
+            x = x.clamp_(0, 255)
+        if self.crop_hw:
+            x = _centre_crop(x, self.crop_hw)
+        return x
 
     def _resize_target(self, h: int, w: int) -> tuple[int, int]:
         if self.shortest_edge:

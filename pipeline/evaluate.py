@@ -116,6 +116,7 @@ def evaluate_images(folder: str, encoder, progress: Callable[[int], None] | None
     items = labelled_images(folder)
     labels = np.array([label for _, label in items])
     vectors = []
+    encoder.load()  # its batch size depends on the device it loads on
     for start in range(0, len(items), encoder.batch_size):
         chunk = items[start : start + encoder.batch_size]
         vectors.append(encoder.embed_images([load_image(path) for path, _ in chunk]))

@@ -1,39 +1,64 @@
-"""Indexing: sample → encode → store for a list of videos, one video at a time.
+"""Indexing: sample → encode → store for a list of videos, the stages overlapped.
 
 Each video ends in one state, decided from its file fingerprint (size, mtime,
 partial content hash, see `files.fingerprint`) and the store's registry:
 
 - unchanged: registered with the same size and mtime (or same content after a
-  `touch`): nothing to do;
+  `touch`): nothing to do, and the model is not even loaded;
 - moved / copied: not registered at this path, but a registered video has the
   same content: its stored embeddings are copied under this path (no decoding,
   no model), and a moved file's old entry is removed;
 - indexed: new or changed: decoded, embedded and stored, then registered;
 - failed: cannot be read or decoded; the reason says why, and the batch goes on.
 
+Stages overlap: videos decode in background threads, the encoder runs in the
+calling thread, and writes to Chroma run in one writer thread, in the order
+they were queued (a video's frames, then its registry entry).
+
 Crash safety: a video is registered only after all its frames are stored, and
 frames of an unregistered video (left by a killed run) are deleted before it is
 indexed again. Frame ids are (video, timestamp), so any rerun ends with exactly
-the frames of a clean run.
+the frames of a clean run. Ctrl-C finishes the queued writes, then deletes the
+frames of the video in progress.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
 from .errors import VideoError
 from .files import Fingerprint, content_hash, lacks_mp4_index
-from .records import SampledFrame, Video
+from .overlap import BackgroundWriter, prefetch_each
+from .records import Video
 from .sample import VideoSampler
 
 TRUNCATION_SLACK_INTERVALS = 2
 """A video whose last sampled frame lies more than this many sampling intervals
 (plus a second) before the duration its container states is reported as cut
 short: within that slack the gap is just where the last sample fell."""
+
+DECODE_QUEUE_FRAMES = 64
+"""Sampled frames waiting per decoding video. On a CPU a waiting frame is
+preprocessed (3×224×224, 0.3-0.6 MB); on a GPU it is raw RGB (2.7 MB at 720p,
+6 MB at 1080p): 64 of them stay under 0.4 GB, and two encoder batches of
+look-ahead are enough to hide decoding hiccups."""
+
+DECODE_WORKERS = max(1, min(4, (os.cpu_count() or 1) // 4))
+"""Videos decoded at once. FFmpeg already decodes one video on every core with
+frame threads; a second video in parallel pays only when there are cores to
+spare (and it hides the start-up of the next file). 1 on 2-7 cores, up to 4."""
+
+WRITE_QUEUE_BATCHES = 8
+"""Encoded batches waiting to be written to Chroma (32-256 × 512 floats each,
+under 0.5 MB): writes run beside encoding, and a slow disk holds back the
+encoder after 8 batches instead of piling up vectors."""
 
 
 @dataclass
@@ -44,6 +69,7 @@ class VideoResult:
     reason: str = ""  # why it failed
     warnings: list[str] = field(default_factory=list)
     source: str = ""  # the path a moved or copied video's frames came from
+    strategy: str = ""  # how frames were reached: decode, seek or keyframes (see sample.STRATEGIES)
 
 
 class Progress(Protocol):
@@ -63,22 +89,94 @@ class NoProgress:
         pass
 
 
-def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | None = None) -> Iterator[VideoResult]:
-    """Bring each video up to date in `store` (a `FrameStore`), yielding one result per video.
+@dataclass(frozen=True)
+class _Start:
+    duration: float | None
+    rate: Fraction | None
 
-    A video that cannot be read or decoded fails alone: the rest go on. Errors
-    of the store or the model propagate (they would fail every video).
+
+@dataclass(frozen=True)
+class _End:
+    decode_errors: int
+    strategy: str
+
+
+@dataclass(frozen=True)
+class _ToIndex:
+    video: Video
+    fingerprint: Fingerprint
+
+
+def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | None = None, *,
+                 sampling: str = "grid", workers: int = DECODE_WORKERS) -> Iterator[VideoResult]:
+    """Bring each video up to date in `store` (a `FrameStore`), yielding one result per video, in order.
+
+    Videos decode in background threads (`workers` at once, each into a queue
+    of DECODE_QUEUE_FRAMES frames), the encoder runs in this thread, and writes
+    to Chroma run in a writer thread. A video that cannot be read or decoded
+    fails alone: the rest go on. Raises what the store or the model raises
+    (they would fail every video); nothing queued after a failed write happens.
     """
     progress = progress or NoProgress()
-    for video in videos:
-        result = update_video(video, encoder, store, progress)
-        progress.finish(result)
-        yield result
+    every = store.info.every
+    writer = BackgroundWriter(WRITE_QUEUE_BATCHES)
+    in_progress: set[str] = set()  # videos with frames written or queued but not yet registered
+
+    def jobs():
+        for video in videos:
+            writer.flush()  # the registry read below sees every earlier write
+            outcome = update_video(video, store, in_progress)
+            if isinstance(outcome, VideoResult):
+                yield outcome, None
+                continue
+            encoder.load()  # only now: when nothing needs encoding, the model never loads
+            prepare = encoder.preprocess if encoder.preprocess_in_loader else None
+            yield outcome, functools.partial(_decode, video, every, sampling, prepare)
+
+    pending: list[tuple[VideoResult, Future | None]] = []  # results waiting for their writes
+    try:
+        for job, items in prefetch_each(jobs(), workers, DECODE_QUEUE_FRAMES):
+            if items is None:
+                pending.append((job, None))  # decided without decoding
+            else:
+                in_progress.add(job.video.video_id)
+                pending.append(_index_one(job, items, encoder, store, writer, progress, every))
+            while pending and (pending[0][1] is None or pending[0][1].done()):
+                yield _finished(*pending.pop(0), progress, in_progress)
+        writer.flush()
+        while pending:
+            yield _finished(*pending.pop(0), progress, in_progress)
+        writer.close()
+    except (KeyboardInterrupt, GeneratorExit):
+        # A clean stop: the queued writes finish (a few batches), videos whose
+        # registration ran are kept, and frames of the one in progress go.
+        writer.close(wait=not writer.failed)
+        for video_id in in_progress:
+            if store.indexed_video(video_id) is None:
+                store.remove_leftovers(video_id)
+        raise
+    except BaseException:
+        writer.close(wait=False)
+        raise
 
 
-def update_video(video: Video, encoder, store, progress: Progress | None = None) -> VideoResult:
-    """Skip, move, copy or (re-)index one video; see the module docstring."""
-    progress = progress or NoProgress()
+def _finished(result: VideoResult, marked: Future | None, progress: Progress, in_progress: set[str]) -> VideoResult:
+    """A result, once its video's last write (if any) is done."""
+    if marked is not None:
+        marked.result()  # raises if a write of the video failed
+        in_progress.discard(result.video.video_id)
+    progress.finish(result)
+    return result
+
+
+def update_video(video: Video, store, in_progress: set[str] | None = None) -> VideoResult | _ToIndex:
+    """Skip, move or copy one video, or say it needs indexing; see the module docstring.
+
+    Runs in the calling thread with no write queued. Returns a final
+    VideoResult, or a _ToIndex when the video must be decoded and encoded (its
+    stale frames are already removed then). Raises what the store raises.
+    """
+    in_progress = in_progress if in_progress is not None else set()
     try:
         video.path.encode("utf-8")
     except UnicodeEncodeError:
@@ -112,10 +210,10 @@ def update_video(video: Video, encoder, store, progress: Progress | None = None)
     else:
         store.remove_leftovers(video.video_id)  # frames of an interrupted run, if any
 
+    in_progress.add(video.video_id)  # a copy cut short by Ctrl-C is cleaned up
     reused = _reuse_same_content(video, fingerprint, store)
-    if reused:
-        return reused
-    return _index_one(video, fingerprint, encoder, store, progress)
+    in_progress.discard(video.video_id)  # registered, or nothing of it stored: indexing adds it back
+    return reused or _ToIndex(video, fingerprint)
 
 
 def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoResult | None:
@@ -140,54 +238,82 @@ def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoR
     return VideoResult(video, "moved" if moved else "copied", frames=frames, source=source["path"])
 
 
-def _index_one(video: Video, fingerprint: Fingerprint, encoder, store, progress: Progress) -> VideoResult:
+def _decode(video: Video, every: float, sampling: str, prepare):
+    """Runs in a decoding thread: a _Start, then (time, pixels or prepared tensor) per frame, then an _End."""
+    with VideoSampler(video, every, sampling=sampling) as sampler:
+        yield _Start(sampler.info.duration, sampler.info.rate)
+        for frame in sampler:
+            yield frame.t, (prepare([frame.pixels]) if prepare else frame.pixels)
+        yield _End(sampler.decode_errors, sampler.used_strategy)
+
+
+def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, progress: Progress, every: float):
+    """Encode one video's frames as they arrive and queue their writes.
+
+    Returns (result, future of the video's last queued write, or None when nothing was queued).
+    """
+    video = job.video
     try:
-        sampler = VideoSampler(video, store.info.every)
+        start = next(items)
     except VideoError as exc:
         if lacks_mp4_index(video.path):
             return VideoResult(video, "failed", reason="truncated MP4/MOV: its index (moov box) is missing, so no "
-                                                       "frame can be located; copy or download it again")
-        return VideoResult(video, "failed", reason=str(exc))
+                                                       "frame can be located; copy or download it again"), None
+        return VideoResult(video, "failed", reason=str(exc)), None
     except OSError as exc:
-        return VideoResult(video, "failed", reason=_os_reason(video.path, exc))
+        return VideoResult(video, "failed", reason=_os_reason(video.path, exc)), None
+    progress.start(video, start.duration)
     frames = 0
-    done_t = 0.0  # video time covered by stored frames
-    try:
-        with sampler:
-            progress.start(video, sampler.info.duration)
-            batch: list[SampledFrame] = []
-            for frame in sampler:
-                batch.append(frame)
-                if len(batch) >= encoder.batch_size:
-                    frames, done_t = _store_batch(batch, encoder, store, progress, frames, done_t)
-                    batch = []
-            if batch:
-                frames, done_t = _store_batch(batch, encoder, store, progress, frames, done_t)
-    except (VideoError, OSError) as exc:
-        store.remove_leftovers(video.video_id)
-        return VideoResult(video, "failed", reason=f"decoding stopped: {exc}")
-    except KeyboardInterrupt:
-        store.remove_leftovers(video.video_id)  # a clean stop leaves no half-indexed video
-        raise
+    done_t = 0.0  # video time covered by encoded frames
+    times: list[float] = []
+    pixels: list = []
+    end = _End(0, "")
+
+    def flush_batch():
+        nonlocal frames, done_t
+        batch = torch_cat(pixels) if encoder.preprocess_in_loader else encoder.preprocess(pixels)
+        embeddings = encoder.embed_pixels(batch)
+        writer.submit(store.add_frames, video, list(times), np.asarray(embeddings))
+        progress.advance(times[-1] - done_t, len(times))
+        frames, done_t = frames + len(times), times[-1]
+        times.clear()
+        pixels.clear()
+
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            break
+        except (VideoError, OSError) as exc:  # the file stopped decoding part-way
+            cleanup = writer.submit(store.remove_leftovers, video.video_id)
+            return VideoResult(video, "failed", reason=f"decoding stopped: {exc}"), cleanup
+        if isinstance(item, _End):
+            end = item
+            break
+        times.append(item[0])
+        pixels.append(item[1])
+        if len(times) >= encoder.batch_size:
+            flush_batch()
+    if times:
+        flush_batch()
     if frames == 0:
-        return VideoResult(video, "failed", reason="no decodable video frames (empty, corrupt or truncated file)")
-    result = VideoResult(video, "indexed", frames=frames)
-    duration = sampler.info.duration
-    if duration and done_t + TRUNCATION_SLACK_INTERVALS * store.info.every + 1.0 < duration:
+        return VideoResult(video, "failed", reason="no decodable video frames (empty, corrupt or truncated file)"), None
+    result = VideoResult(video, "indexed", frames=frames, strategy=end.strategy)
+    duration = start.duration
+    if duration and done_t + TRUNCATION_SLACK_INTERVALS * every + 1.0 < duration:
         result.warnings.append(f"decodes only to {done_t:.1f} s of its {duration:.1f} s (truncated or damaged?); "
                                "indexed as far as it decodes")
-    elif sampler.decode_errors:
-        result.warnings.append(f"{sampler.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
-    rate = {"fps": str(sampler.info.rate)} if sampler.info.rate else {}  # exact, e.g. "30000/1001": for SMPTE/EDL
-    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": float(duration or done_t), **rate})
-    return result
+    elif end.decode_errors:
+        result.warnings.append(f"{end.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
+    rate = {"fps": str(start.rate)} if start.rate else {}  # exact, e.g. "30000/1001": for SMPTE/EDL
+    metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), **rate}
+    return result, writer.submit(store.mark_indexed, video, frames, metadata)
 
 
-def _store_batch(batch: list[SampledFrame], encoder, store, progress: Progress, frames: int, done_t: float):
-    embeddings = encoder.embed_images([frame.pixels for frame in batch])
-    store.add_frames(batch[0].video, [frame.t for frame in batch], np.asarray(embeddings))
-    progress.advance(batch[-1].t - done_t, len(batch))
-    return frames + len(batch), batch[-1].t
+def torch_cat(tensors):
+    import torch
+
+    return torch.cat(tensors)
 
 
 def _os_reason(path: str, exc: OSError) -> str:

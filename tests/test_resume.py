@@ -10,18 +10,27 @@ import time
 import pytest
 from conftest import make_backend
 
-EVERY = "1"  # ~74 frames over the three sample videos: long enough to stop mid-way
+EVERY = "0.5"
+"""~148 frames over the three sample videos: long enough to stop mid-way. The
+overlapped indexer stores the first video's ~50 frames in about two seconds here."""
 POLL_TIMEOUT = 300.0
 """Seconds a killed run may take to reach its kill point (process start included) on a busy CI machine."""
 
 
-def index_state(backend) -> tuple[int, int, int]:
-    """(stored frames, registered videos, frames the registry accounts for), or zeros before the index exists."""
+def open_store(backend):
+    """The index's FrameStore, or None before the index exists."""
     from scenegrep.pipeline.errors import ScenegrepError
 
     try:
-        store = backend.store()
+        return backend.store()
     except (ScenegrepError, ValueError):  # no index yet, or being created (ValueError: no collection to unpack)
+        return None
+
+
+def index_state(backend, store=None) -> tuple[int, int, int]:
+    """(stored frames, registered videos, frames the registry accounts for), or zeros before the index exists."""
+    store = store or open_store(backend)
+    if store is None:
         return 0, 0, 0
     videos = store.indexed_videos()
     return store.frame_count(), len(videos), sum(int(v["frames"]) for v in videos)
@@ -37,9 +46,11 @@ KILL_POINTS = {
 
 def stop_when(process, backend, condition, sig) -> tuple[int, int, int]:
     deadline = time.monotonic() + POLL_TIMEOUT
+    store = None  # opened once it exists: reopening a server's index for every poll takes ~0.5 s
     while time.monotonic() < deadline:
         assert process.poll() is None, f"index ended before the kill point: {process.stderr.read()}"
-        state = index_state(backend)
+        store = store or open_store(backend)
+        state = index_state(backend, store)
         if condition(*state):
             process.send_signal(sig)
             process.wait(timeout=120)

@@ -7,11 +7,50 @@ from conftest import write_video
 
 from scenegrep.pipeline.errors import VideoError
 from scenegrep.pipeline.files import video_for
-from scenegrep.pipeline.sample import VideoSampler, next_target, sample_video
+from scenegrep.pipeline.sample import (
+    STRATEGIES,
+    VideoSampler,
+    expected_seek_saving,
+    keyframe_plan,
+    next_target,
+    sample_video,
+)
 
 
 def sampled_times(path, every):
-    return [frame.t for frame in sample_video(video_for(path), every)]
+    """The sampled times, checked to be the same with every decode strategy."""
+    by_strategy = {
+        strategy: [frame.t for frame in sample_video(video_for(path), every, strategy=strategy)]
+        for strategy in STRATEGIES
+    }
+    assert by_strategy["seek"] == by_strategy["decode"] == by_strategy["auto"]
+    return by_strategy["decode"]
+
+
+def write_sparse_keyframes(path, frames, rate, gop, size=(96, 64)):
+    """H.264 with a keyframe every `gop` frames and B-frames, like broadcast files.
+
+    Each frame differs (grey level and a bar whose length is the frame index)
+    so tests can tell which frame a sample is.
+    """
+    import av
+    import numpy as np
+
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"g": str(gop), "bf": "3", "sc_threshold": "0"}
+        for index in range(frames):
+            pixels = np.full((height, width, 3), (index * 7) % 256, np.uint8)
+            pixels[:8, : index % width] = 255
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
 
 
 def test_ntsc_times_come_from_pts_not_rounded_fps(tmp_path):
@@ -111,3 +150,74 @@ def test_memory_does_not_grow_with_video_length(tmp_path):
     long_count, long_peak = peak(1000)
     assert (short_count, long_count) == (4, 40)
     assert long_peak < short_peak * 2 + 1_000_000
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+@pytest.mark.parametrize("every", [1, 2, 5])
+def test_seeking_keeps_the_same_frames_as_decoding_through(tmp_path, container, every):
+    # Keyframes every 50 frames (1.67 s at 29.97 fps) with B-frames: seeking
+    # jumps to the last keyframe before a sample, and must land on the very
+    # frame that decoding every frame keeps, with the same pts time.
+    path = write_sparse_keyframes(tmp_path / f"sparse.{container}", 600, Fraction(30000, 1001), 50)
+    video = video_for(path)
+
+    def samples(strategy):
+        with VideoSampler(video, every, strategy=strategy) as sampler:
+            kept = [(frame.t, frame.pixels[:8].mean(), frame.pixels[8:].mean()) for frame in sampler]
+            return kept, sampler.used_strategy
+
+    through, used_through = samples("decode")
+    seeking, used_seeking = samples("seek")
+    assert (used_through, used_seeking) == ("decode", "seek")
+    assert len(through) == len(range(0, 20, every))
+    assert [t for t, *_ in seeking] == pytest.approx([t for t, *_ in through], abs=1e-9)
+    assert [t for t, *_ in through] == pytest.approx([k * every * 1.001 for k in range(len(through))], abs=0.02)
+    for (_, bar_a, grey_a), (_, bar_b, grey_b) in zip(through, seeking):
+        assert bar_a == pytest.approx(bar_b, abs=1) and grey_a == pytest.approx(grey_b, abs=1)
+
+
+def test_auto_seeks_only_where_keyframes_are_sparse(tmp_path):
+    sparse = write_sparse_keyframes(tmp_path / "sparse.mp4", 300, 25, 250)  # keyframe every 10 s
+    dense = write_sparse_keyframes(tmp_path / "dense.mp4", 300, 25, 12)  # about 2 per second
+    used = {}
+    for name, path, every in [("sparse-1s", sparse, 1), ("sparse-10s", sparse, 10), ("dense-2s", dense, 2)]:
+        with VideoSampler(video_for(path), every) as sampler:
+            list(sampler)
+            used[name] = sampler.used_strategy
+    # 1 s samples between 10 s keyframes would skip ~5 % of frames: not worth the seeks.
+    assert used == {"sparse-1s": "decode", "sparse-10s": "seek", "dense-2s": "seek"}
+
+
+def test_expected_seek_saving_follows_keyframe_spacing():
+    every_10s = [0.0, 10.0, 20.0, 30.0]
+    assert expected_seek_saving(every_10s, 1) == pytest.approx(0.05)
+    assert expected_seek_saving(every_10s, 5) == pytest.approx(0.25)
+    assert expected_seek_saving(every_10s, 20) == pytest.approx(0.75)
+    assert expected_seek_saving([0.0], 2) == 0.0
+
+
+def test_keyframe_plan_fills_gaps_longer_than_the_interval():
+    # Keyframes at 0, 1, 5.5 (a long shot) and the video ends at 8.
+    plan = keyframe_plan([0.0, 1.0, 5.5], 2.0, end=8.0)
+    assert plan == pytest.approx([0.0, 1.0, 2.5, 4.0, 5.5, 5.5 + 2.5 / 2])
+
+
+def test_keyframes_sampling_keeps_keyframes_with_their_times_and_fills_gaps(tmp_path):
+    # 25 fps, a keyframe every 50 frames (2 s), sampling every 1 s: every
+    # keyframe (0, 2, 4 …) plus the frame at or after each midpoint.
+    path = write_sparse_keyframes(tmp_path / "kf.mp4", 250, 25, 50)
+    with VideoSampler(video_for(path), 1, sampling="keyframes") as sampler:
+        frames = list(sampler)
+        assert sampler.used_strategy == "keyframes"
+    times = [frame.t for frame in frames]
+    assert times == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], abs=1e-9)
+    # Each sample is the frame shown at its time, as decoding every frame sees it.
+    shown = {round(frame.t, 6): frame.pixels for frame in sample_video(video_for(path), 0.04, strategy="decode")}
+    for frame in frames:
+        assert abs(frame.pixels.astype(int) - shown[round(frame.t, 6)]).max() <= 2
+
+
+def test_keyframes_sampling_with_dense_keyframes_keeps_all_of_them(tmp_path):
+    path = write_sparse_keyframes(tmp_path / "dense.mkv", 100, 25, 10)  # keyframe every 0.4 s
+    times = [frame.t for frame in sample_video(video_for(path), 2, sampling="keyframes")]
+    assert times == pytest.approx([0.4 * k for k in range(10)], abs=1e-9)

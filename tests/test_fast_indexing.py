@@ -1,0 +1,84 @@
+"""Indexing overlapped and in fast arithmetic gives the same index as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SAMPLE_VIDEOS
+
+from scenegrep.pipeline.encode import ClipEncoder
+from scenegrep.pipeline.files import find_videos
+from scenegrep.pipeline.indexer import index_videos
+from scenegrep.pipeline.sample import sample_video
+from scenegrep.pipeline.query import Query, query_vector
+from scenegrep.pipeline.search import search
+from scenegrep.pipeline.store import FrameStore, open_client
+
+
+def build_index(db, model, precision="fp32", workers=1):
+    encoder = ClipEncoder(model, device="cpu", precision=precision)
+    store = FrameStore.for_indexing(open_client(str(db)), encoder.info, 2.0)
+    videos, _ = find_videos([SAMPLE_VIDEOS])
+    results = list(index_videos(videos, encoder, store, workers=workers))
+    return encoder, store, results
+
+
+def test_unchanged_videos_do_not_load_the_model(tmp_path, tiny_model):
+    first, _, results = build_index(tmp_path / "db", tiny_model)
+    assert first.loaded and [r.status for r in results] == ["indexed"] * 3
+    again, _, results = build_index(tmp_path / "db", tiny_model)
+    assert [r.status for r in results] == ["unchanged"] * 3
+    assert not again.loaded
+
+
+def test_parallel_decoding_yields_results_in_input_order_with_the_same_frames(tmp_path, tiny_model):
+    _, one, serial = build_index(tmp_path / "one", tiny_model, workers=1)
+    _, three, parallel = build_index(tmp_path / "three", tiny_model, workers=3)
+    assert [r.video.episode for r in parallel] == [r.video.episode for r in serial] == ["episode_01", "episode_02", "episode_03"]
+    assert [r.frames for r in parallel] == [r.frames for r in serial]
+    assert one.frame_count() == three.frame_count() == sum(r.frames for r in serial)
+    assert {v["video_id"] for v in three.indexed_videos()} == {r.video.video_id for r in serial}
+
+
+def test_a_failed_write_leaves_the_video_unregistered(tmp_path, tiny_model):
+    encoder = ClipEncoder(tiny_model, device="cpu", precision="fp32")
+    store = FrameStore.for_indexing(open_client(str(tmp_path / "db")), encoder.info, 2.0)
+    videos, _ = find_videos([SAMPLE_VIDEOS])
+    calls = []
+    real_add = store.add_frames
+
+    def add_frames(video, times, embeddings):  # the disk fills up during the second video
+        calls.append(video.episode)
+        if video.episode == "episode_02":
+            raise OSError("No space left on device")
+        real_add(video, times, embeddings)
+
+    store.add_frames = add_frames
+    done = []
+    with pytest.raises(OSError, match="No space"):
+        for result in index_videos(videos, encoder, store):
+            done.append(result.video.episode)
+    registered = {entry["episode"] for entry in store.indexed_videos()}
+    assert "episode_02" not in registered and "episode_03" not in registered
+    assert set(done) <= registered
+
+
+def test_bf16_finds_the_same_clips_as_fp32(tmp_path, tiny_model):
+    fp32, store32, _ = build_index(tmp_path / "fp32", tiny_model, "fp32")
+    bf16, store16, _ = build_index(tmp_path / "bf16", tiny_model, "bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+
+    # Embeddings of the same frames point the same way.
+    video = find_videos([SAMPLE_VIDEOS / "episode_01.mp4"])[0][0]
+    pixels = [frame.pixels for frame in sample_video(video, 2)]
+    cosines = np.sum(fp32.embed_images(pixels) * bf16.embed_images(pixels), axis=1)
+    assert cosines.min() >= 0.99
+
+    # Image queries (sampled frames of each video) and text queries get the same top clips.
+    queries = [("image", p) for p in pixels[::3]] + [("text", t) for t in ["a red circle", "a blue square", "a star"]]
+    for kind, query in queries:
+        clips = {}
+        for name, encoder, store in [("fp32", fp32, store32), ("bf16", bf16, store16)]:
+            vector = query_vector(encoder, Query.parse([query])) if kind == "text" else encoder.embed_images([query])[0]
+            clips[name] = [(c.episode, round(c.start, 3)) for c in search(store, vector, k=5)]
+        assert clips["bf16"][:3] == clips["fp32"][:3], kind
