@@ -120,6 +120,13 @@ def device_option(f):
     )(f)
 
 
+def wait_option(f):
+    return click.option(
+        "--wait", is_flag=True,
+        help="If another scenegrep run is writing to this --db, wait for it instead of stopping.",
+    )(f)
+
+
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(f)
 

@@ -10,7 +10,8 @@ import tempfile
 import click
 from tqdm import tqdm
 
-from .common import chroma_url_option, db_option, device_option, json_option, model_option, shown, store_location, say_waiting
+from .common import (chroma_url_option, db_option, device_option, json_option, model_option, say_waiting, shown,
+                     store_location, wait_option)
 from .output import table
 
 
@@ -61,7 +62,7 @@ def images(folder, model, device, as_json):
 @click.argument("annotations", type=click.Path())
 @click.option("--every", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Sampling interval when the videos must be indexed. Default: the index's, else 2.")
-@click.option("--wait", is_flag=True, help="If an `index` is writing to this --db, wait for it instead of stopping.")
+@wait_option
 @db_option
 @chroma_url_option
 @model_option

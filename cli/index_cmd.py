@@ -12,7 +12,7 @@ from scenegrep.pipeline.sample import DEFAULT_EVERY
 
 from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
                      device_option, fail, json_option, model_option, precision_option, say_waiting, shown,
-                     store_location)
+                     store_location, wait_option)
 from .progress import TqdmProgress
 
 STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
@@ -29,7 +29,7 @@ STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
               "plus samples where keyframes are more than --every apart (faster; irregular times).")
 @click.option("--prune", is_flag=True,
               help="Afterwards, remove indexed videos under PATHS whose files no longer exist.")
-@click.option("--wait", is_flag=True, help="If another `index` is writing to this --db, wait for it instead of stopping.")
+@wait_option
 @db_option
 @chroma_url_option
 @model_option

@@ -8,7 +8,7 @@ import os
 
 import click
 
-from .common import chroma_url_option, db_option, json_option, model_option, store_location, say_waiting
+from .common import chroma_url_option, db_option, json_option, model_option, say_waiting, store_location, wait_option
 
 
 @click.command()
@@ -18,7 +18,7 @@ from .common import chroma_url_option, db_option, json_option, model_option, sto
               help="Also delete orphan frames (left by a killed run) and videos with missing frames, so the next "
               "`index` redoes them. Default: yes for a --db folder; no on a server, where another machine may be "
               "indexing right now.")
-@click.option("--wait", is_flag=True, help="If an `index` is writing to this --db, wait for it instead of stopping.")
+@wait_option
 @db_option
 @chroma_url_option
 @model_option
