@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import VideoError
+from .timecode import parse_rate
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class PyAVDecoder:
         rate = stream.average_rate or stream.guessed_rate
         return StreamInfo(
             duration=duration,
-            rate=Fraction(rate) if rate else None,
+            rate=container_rate(rate),
             width=stream.codec_context.width,
             height=stream.codec_context.height,
             backend=self.name,
@@ -144,7 +145,25 @@ class PyAVDecoder:
 
 
 def _rgb_of(frame) -> Callable[[], np.ndarray]:
-    return lambda: frame.to_ndarray(format="rgb24")
+    def convert() -> np.ndarray:
+        import av
+
+        try:
+            return frame.to_ndarray(format="rgb24")
+        except (av.error.FFmpegError, ValueError) as exc:  # an odd pixel format or a broken frame
+            raise VideoError(f"cannot convert a decoded frame to RGB ({_reason(exc)})") from exc
+
+    return convert
+
+
+def container_rate(rate) -> Fraction | None:
+    """A stream's frame rate as an exact Fraction; rates within 0.005 fps of an
+    NTSC rate (14985/500 from some muxers) become 24000/1001, 30000/1001 or
+    60000/1001, so timecodes and EDLs count drop-frame as editors expect."""
+    if not rate:
+        return None
+    rate = Fraction(rate)
+    return parse_rate(float(rate)) if rate.denominator != 1 else rate
 
 
 class OpenCVDecoder:

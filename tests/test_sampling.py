@@ -221,3 +221,14 @@ def test_keyframes_sampling_with_dense_keyframes_keeps_all_of_them(tmp_path):
     path = write_sparse_keyframes(tmp_path / "dense.mkv", 100, 25, 10)  # keyframe every 0.4 s
     times = [frame.t for frame in sample_video(video_for(path), 2, sampling="keyframes")]
     assert times == pytest.approx([0.4 * k for k in range(10)], abs=1e-9)
+
+
+def test_container_rates_near_ntsc_snap_to_the_exact_1001_fraction():
+    from scenegrep.pipeline.decoders import container_rate
+
+    assert container_rate(Fraction(14985, 500)) == Fraction(30000, 1001)
+    assert container_rate(Fraction(2997, 125)) == Fraction(24000, 1001)  # 23.976
+    assert container_rate(Fraction(30000, 1001)) == Fraction(30000, 1001)
+    assert container_rate(Fraction(25, 1)) == 25 and container_rate(Fraction(24, 1)) == 24
+    assert container_rate(Fraction(15, 2)) == Fraction(15, 2)  # 7.5 fps stays itself
+    assert container_rate(None) is None
