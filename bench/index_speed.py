@@ -1,20 +1,29 @@
-"""Indexing speed, stage by stage and end to end, with ratios against a baseline run in the same process.
+"""Indexing speed: a naive baseline, scenegrep, and the decode-only and encode-only bounds, measured in one run.
 
-Makes its own deterministic 720p H.264 test video (moving shapes, shot changes,
-a keyframe every 10 s, 3 B-frames), a ViT-B/32-sized CLIPModel with random
-weights (CLIPConfig defaults: the real model's compute) and a temporary Chroma.
+Makes its own deterministic H.264 test video (moving shapes, shot changes, a
+keyframe every 10 s, 3 B-frames; 720p by default), a ViT-B/32-sized CLIPModel
+with random weights (CLIPConfig defaults: the real model's compute) and
+temporary Chroma folders. Every run below executes in a fresh process (so its
+peak RSS is its own); model loading and imports are outside every timer.
 
-    python bench/index_speed.py              # 2-minute video, N=2 (about 3-6 min on 2 busy cores)
+    python bench/index_speed.py                       # 2-minute 720p video, N=2 (about 4 min on 2 busy cores)
     python bench/index_speed.py --minutes 5 --every 1
+    python bench/index_speed.py --rss-minutes 2,10 --height 360   # also: `scenegrep index` peak RSS by video length
 
-Rows (video-seconds indexed per wall second, and frames/s):
-  decode: sampling alone, per decode strategy (decode through, seek, auto, keyframes)
-  preprocess: torch preprocessing alone
-  encode fp32 / bf16: the model alone on preprocessed frames
-  store: Chroma adds alone
-  sequential: the stages one after another (decode all, then encode, then store)
-  scenegrep: index_videos, stages overlapped (the shipped path)
-  ideal: sum of the isolated stage times of the shipped configuration
+Runs:
+  naive      the way a typical script does it: OpenCV seek per sample
+             (CAP_PROP_POS_FRAMES), transformers' CLIPProcessor (PIL),
+             fp32, one stage after another for each batch of 32, a Chroma
+             add per batch
+  scenegrep  index_videos: the shipped path (stages overlapped, --precision auto)
+  decode     bound: scenegrep's sampler alone (strategy auto)
+  encode     bound: scenegrep's torch preprocessing + the model alone, on
+             frames decoded beforehand; then Chroma adds alone
+  ideal      sum of the isolated stage times (decode + preprocess + encode + store)
+Each run goes --repeat times (round robin) and the table keeps its fastest, so
+a burst of load from other processes does not decide a ratio. Then:
+scenegrep / naive and scenegrep / ideal (as speed ratios), and the cold latency
+of `scenegrep search` (a fresh process) on the index scenegrep built.
 """
 
 from __future__ import annotations
@@ -89,118 +98,269 @@ def vit_b32(folder: str) -> str:
     return folder
 
 
+NAIVE_BATCH = 32
+"""Frames per model call and per Chroma add in the naive baseline: what such scripts typically use."""
+
+
 def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- the runs, each in its own process -------------------------------------------------
+
+
+def run_naive(path: str, model: str, every: float, db: str) -> dict:
+    """A typical script: OpenCV seek per sample, CLIPProcessor (PIL), fp32, stages one after another per batch."""
+    import chromadb
+    import cv2
+    import torch
+    from PIL import Image
+    from transformers import CLIPModel, CLIPProcessor
+
+    clip = CLIPModel.from_pretrained(model).eval()
+    processor = CLIPProcessor.from_pretrained(model)
+    collection = chromadb.PersistentClient(db).get_or_create_collection("frames", metadata={"hnsw:space": "cosine"})
+    stages = {"decode": 0.0, "preprocess": 0.0, "encode": 0.0, "store": 0.0}
+    start = time.perf_counter()
+    capture = cv2.VideoCapture(path)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    duration = capture.get(cv2.CAP_PROP_FRAME_COUNT) / fps
+    times = [i * every for i in range(int(duration // every) + 1)]
+    frames = 0
+    for first in range(0, len(times), NAIVE_BATCH):
+        t0 = time.perf_counter()
+        images, kept = [], []
+        for t in times[first : first + NAIVE_BATCH]:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, round(t * fps))
+            ok, bgr = capture.read()
+            if ok:
+                images.append(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+                kept.append(t)
+        t1 = time.perf_counter()
+        if not images:
+            continue
+        inputs = processor(images=images, return_tensors="pt")
+        t2 = time.perf_counter()
+        with torch.no_grad():
+            features = clip.get_image_features(pixel_values=inputs["pixel_values"])
+            features = getattr(features, "pooler_output", features)
+            features = torch.nn.functional.normalize(features, dim=-1).numpy()
+        t3 = time.perf_counter()
+        collection.add(ids=[f"{path}:{t}" for t in kept], embeddings=features,
+                       metadatas=[{"path": path, "t": t} for t in kept])
+        t4 = time.perf_counter()
+        for stage, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            stages[stage] += seconds
+        frames += len(kept)
+    capture.release()
+    return {"wall": time.perf_counter() - start, "frames": frames, "stages": stages, "rss": peak_rss_mb()}
+
+
+def run_scenegrep(path: str, model: str, every: float, db: str, precision: str) -> dict:
+    """The shipped path: index_videos with overlapped stages."""
+    from scenegrep.pipeline.encode import ClipEncoder
+    from scenegrep.pipeline.files import video_for
+    from scenegrep.pipeline.indexer import index_videos
+    from scenegrep.pipeline.store import FrameStore, open_client
+
+    encoder = ClipEncoder(model, device="cpu", precision=precision).load()  # model load is not a stage
+    store = FrameStore.for_indexing(open_client(db), encoder.info, every)
+    start = time.perf_counter()
+    results = list(index_videos([video_for(path)], encoder, store))
+    assert results[0].status == "indexed", results[0].reason
+    return {"wall": time.perf_counter() - start, "frames": results[0].frames, "precision": encoder.precision,
+            "strategy": results[0].strategy, "rss": peak_rss_mb()}
+
+
+def run_decode(path: str, model: str, every: float, db: str, precision: str) -> dict:
+    """Bound: scenegrep's sampler alone, frames dropped as they come."""
+    from scenegrep.pipeline.files import video_for
+    from scenegrep.pipeline.sample import VideoSampler
+
+    start = time.perf_counter()
+    with VideoSampler(video_for(path), every) as sampler:
+        frames = sum(1 for _ in sampler)
+        strategy = sampler.used_strategy
+    wall = time.perf_counter() - start
+    return {"wall": wall, "frames": frames, "stages": {"decode": wall}, "strategy": strategy, "rss": peak_rss_mb()}
+
+
+def run_encode(path: str, model: str, every: float, db: str, precision: str) -> dict:
+    """Bound: preprocessing and the model alone on frames decoded beforehand; then Chroma adds alone."""
+    import torch
+
+    from scenegrep.pipeline.encode import ClipEncoder
+    from scenegrep.pipeline.files import video_for
+    from scenegrep.pipeline.sample import VideoSampler
+    from scenegrep.pipeline.store import FrameStore, open_client
+
+    video = video_for(path)
+    with VideoSampler(video, every) as sampler:
+        decoded = list(sampler)  # outside the timers
+    encoder = ClipEncoder(model, device="cpu", precision=precision).load()
+    encoder.embed_pixels(encoder.preprocess([decoded[0].pixels]))  # warm-up: first calls pick kernels
+    t0 = time.perf_counter()
+    prepared = [encoder.preprocess([frame.pixels]) for frame in decoded]  # as the decode threads do on a CPU
+    t1 = time.perf_counter()
+    vectors = np.concatenate([encoder.embed_pixels(torch.cat(prepared[i : i + encoder.batch_size]))
+                              for i in range(0, len(prepared), encoder.batch_size)])
+    t2 = time.perf_counter()
+    store = FrameStore.for_indexing(open_client(db), encoder.info, every)
+    t3 = time.perf_counter()
+    for i in range(0, len(decoded), encoder.batch_size):
+        store.add_frames(video, [f.t for f in decoded[i : i + encoder.batch_size]], vectors[i : i + encoder.batch_size])
+    t4 = time.perf_counter()
+    stages = {"preprocess": t1 - t0, "encode": t2 - t1, "store": t4 - t3}
+    return {"wall": t2 - t0, "frames": len(decoded), "stages": stages, "rss": peak_rss_mb()}
+
+
+RUNS = {"naive": run_naive, "scenegrep": run_scenegrep, "decode": run_decode, "encode": run_encode}
+
+
+def in_child(name: str, *args) -> dict:
+    """Run RUNS[name](*args) in a fresh interpreter (nothing shared with this one); returns its dict."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps([name, *args])],
+                         check=True, stdout=subprocess.PIPE).stdout
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    print(f"# {name}: {result['wall']:.1f} s, {result['frames']} frames, peak RSS {result['rss']:.0f} MB", file=sys.stderr)
+    return result
+
+
+def cold_search(db: str, model: str, tries: int = 3) -> list[float]:
+    """Wall seconds of `scenegrep search` in a fresh process, `tries` times."""
+    import subprocess
+
+    walls = []
+    for _ in range(tries):
+        start = time.perf_counter()
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "scenegrep"), "search", "a red square",
+                        "--db", db, "--model", model, "-k", "5"], check=True, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    return walls
+
+
+def index_rss(path: str, model: str, every: float, db: str) -> tuple[float, float]:
+    """(wall s, peak RSS MB) of `scenegrep index PATH` in a fresh process."""
+    import subprocess
+
+    start = time.perf_counter()
+    process = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "scenegrep"), "index", path, "--db", db,
+                                "--model", model, "--every", str(every)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"scenegrep index {path} failed (exit {process.returncode})")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+# -- the table -------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=2.0, help="test video length (default 2)")
+    parser.add_argument("--height", type=int, default=720, choices=[360, 720, 1080], help="test video height (default 720)")
     parser.add_argument("--every", type=float, default=2.0, help="sampling interval N (default 2)")
-    parser.add_argument("--precisions", default="fp32,bf16", help="encoder rows to measure (default fp32,bf16)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="scenegrep's precision (default auto, as `scenegrep index`); the naive run is fp32")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each kind, in turn; the table keeps each kind's fastest (default 2)")
+    parser.add_argument("--rss-minutes", default="",
+                        help="also run `scenegrep index` on videos of these lengths (e.g. 2,10) at --height and "
+                             "report each one's peak RSS")
+    parser.add_argument("--skip-main", action="store_true", help="only the --rss-minutes runs")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "scenegrep-bench"),
-                        help="folder for the generated video and model (kept between runs)")
+                        help="folder for the generated videos and model (kept between runs)")
     args = parser.parse_args()
 
-    from scenegrep.pipeline.encode import ClipEncoder, cpu_bf16_is_fast
-    from scenegrep.pipeline.files import video_for
-    from scenegrep.pipeline.indexer import index_videos
-    from scenegrep.pipeline.sample import VideoSampler
-    from scenegrep.pipeline.store import FrameStore, open_client
-
     os.makedirs(args.work, exist_ok=True)
+    width = args.height * 16 // 9
     t0 = time.perf_counter()
-    path = make_video(os.path.join(args.work, f"bench_720p_{args.minutes:g}min.mp4"), args.minutes * 60)
     model = vit_b32(os.path.join(args.work, "vit-b32-random"))
+    name = f"bench_{args.height}p_{args.minutes:g}min.mp4"
+    path = make_video(os.path.join(args.work, name), args.minutes * 60, width, args.height)
     print(f"# input ready in {time.perf_counter() - t0:.1f} s: {path}", file=sys.stderr)
-    video = video_for(path)
+
+    import torch
+
+    from scenegrep.pipeline.encode import cpu_bf16_is_fast, pick_precision
+
+    precision = pick_precision(args.precision, "cpu")
+    print(f"\n{args.height}p H.264, {args.minutes:g} min ({args.minutes * 60:.0f} video-s), N={args.every:g} s, "
+          f"{os.cpu_count()} CPU(s), torch threads {torch.get_num_threads()}, load average "
+          f"{os.getloadavg()[0]:.1f}, bf16 faster here: {cpu_bf16_is_fast()}, scenegrep precision {precision}")
+    if not args.skip_main:
+        main_table(args, path, model, precision)
+    if args.rss_minutes:
+        rss_table(args, model, width)
+
+
+def main_table(args, path: str, model: str, precision: str) -> None:
     seconds = args.minutes * 60
-    rows: list[tuple[str, float, int]] = []  # (name, wall seconds, frames)
+    with tempfile.TemporaryDirectory() as scratch:
+        db = lambda run: os.path.join(scratch, run)  # noqa: E731
+        best: dict[str, dict] = {}
+        for attempt in range(args.repeat):  # round robin, so a burst of load elsewhere hits every run alike
+            for run in ("naive", "scenegrep", "decode", "encode"):
+                folder = db(f"{run}{attempt}")
+                result = in_child(run, path, model, args.every, folder, *([] if run == "naive" else [precision]))
+                if run not in best or result["wall"] < best[run]["wall"]:
+                    best[run] = result
+        naive, ours, decode, encode = best["naive"], best["scenegrep"], best["decode"], best["encode"]
+        cold = cold_search(db("scenegrep0"), model)
 
-    def row(name, wall, frames):
-        rows.append((name, wall, frames))
-        print(f"# {name}: {wall:.1f} s, {frames} frames", file=sys.stderr)
+    stages = {**decode["stages"], **encode["stages"]}
+    ideal = sum(stages.values())
+    rows = [
+        ("naive (OpenCV seek, CLIPProcessor/PIL, fp32, sequential)", naive["wall"], naive["frames"], naive["stages"], naive["rss"]),
+        (f"scenegrep ({ours['precision']}, {ours['strategy']}, overlapped)", ours["wall"], ours["frames"], {}, ours["rss"]),
+        (f"decode only (scenegrep sampler, {decode['strategy']})", decode["wall"], decode["frames"], decode["stages"], decode["rss"]),
+        (f"encode only (torch preprocess + {precision} model)", encode["wall"], encode["frames"],
+         {k: v for k, v in encode["stages"].items() if k != "store"}, encode["rss"]),
+        ("store only (Chroma add, batches)", stages["store"], encode["frames"], {"store": stages["store"]}, None),
+        ("ideal (sum of the isolated stages)", ideal, ours["frames"], {}, None),
+    ]
 
-    # -- decode strategies ------------------------------------------------------
-    sampled = {}
-    for strategy, sampling in [("decode", "grid"), ("seek", "grid"), ("auto", "grid"), ("keyframes", "keyframes")]:
-        start = time.perf_counter()
-        with VideoSampler(video, args.every, sampling=sampling, strategy="auto" if strategy == "keyframes" else strategy) as sampler:
-            frames = [frame for frame in sampler]
-            used = sampler.used_strategy
-        row(f"decode: {strategy} ({used})", time.perf_counter() - start, len(frames))
-        sampled[strategy] = frames
-    grid = sampled["auto"]
-    decode_auto = next(wall for name, wall, _ in rows if name.startswith("decode: auto"))
-    del sampled
+    def rate(frames, stage_seconds):
+        return f"{frames / stage_seconds:7.1f}" if stage_seconds else f"{'':>7}"
 
-    # -- preprocess and encode alone -------------------------------------------
-    encoders = {}
-    for precision in args.precisions.split(","):
-        encoder = ClipEncoder(model, device="cpu", precision=precision).load()
-        encoders[precision] = encoder
-        start = time.perf_counter()
-        prepared = [encoder.preprocess([frame.pixels]) for frame in grid]
-        preprocess_wall = time.perf_counter() - start
-        if precision == "fp32":
-            row("preprocess (torch, per frame)", preprocess_wall, len(prepared))
-        import torch
+    print(f"\n{'run':58} {'wall s':>7} {'frames':>6} {'video-s/s':>9} {'decode':>7} {'prep':>7} {'encode':>7} "
+          f"{'store':>7} {'RSS MB':>7} {'vs naive':>8}")
+    print(f"{'':58} {'':>7} {'':>6} {'':>9} {'(frames/s per stage)':>31}")
+    for label, wall, frames, per_stage, rss in rows:
+        cells = " ".join(rate(frames, per_stage.get(stage)) for stage in ("decode", "preprocess", "encode", "store"))
+        memory = f"{rss:7.0f}" if rss else " " * 7
+        print(f"{label:58} {wall:7.2f} {frames:6d} {seconds / wall:9.1f} {cells} {memory} {naive['wall'] / wall:7.2f}x")
+    print(f"\nscenegrep / naive: {naive['wall'] / ours['wall']:.2f}x faster (target >= 3)")
+    print(f"scenegrep / ideal: {ideal / ours['wall']:.2f} (target >= 0.85; above 1: stages ran at the same time)")
+    print(f"cold `scenegrep search` (fresh process, ViT-B/32-sized local model): "
+          + ", ".join(f"{w:.2f}" for w in cold) + " s (target < 3 s)")
 
-        encoder.embed_pixels(torch.cat(prepared[: encoder.batch_size]))  # warm-up
-        start = time.perf_counter()
-        embeddings = [encoder.embed_pixels(torch.cat(prepared[i : i + encoder.batch_size]))
-                      for i in range(0, len(prepared), encoder.batch_size)]
-        row(f"encode {precision} (batch {encoder.batch_size})", time.perf_counter() - start, len(prepared))
-    embeddings = np.concatenate(embeddings)
 
-    # -- store alone -------------------------------------------------------------
-    with tempfile.TemporaryDirectory() as db:
-        store = FrameStore.for_indexing(open_client(db), encoders["fp32"].info, args.every)
-        start = time.perf_counter()
-        for i in range(0, len(grid), 32):
-            store.add_frames(video, [f.t for f in grid[i : i + 32]], embeddings[i : i + 32])
-        row("store (Chroma add, batches of 32)", time.perf_counter() - start, len(grid))
-    del grid, prepared
-
-    shipped = "bf16" if cpu_bf16_is_fast() else "fp32"
-    stage = {name.split(" ")[0] + ("-" + name.split(" ")[1] if name.startswith("encode") else ""): wall for name, wall, _ in rows}
-    ideal = decode_auto + stage["preprocess"] + stage[f"encode-{shipped}"] + stage["store"]
-
-    # -- end to end: sequential, then overlapped --------------------------------
-    def run(workers_label, fn):
+def rss_table(args, model: str, width: int) -> None:
+    print(f"\n`scenegrep index` peak RSS by video length ({args.height}p, N={args.every:g} s, fresh process each):")
+    print(f"{'minutes':>8} {'frames':>7} {'wall s':>8} {'peak RSS MB':>12}")
+    peaks = []
+    for minutes in [float(m) for m in args.rss_minutes.split(",")]:
+        path = make_video(os.path.join(args.work, f"bench_{args.height}p_{minutes:g}min.mp4"), minutes * 60, width,
+                          args.height)
         with tempfile.TemporaryDirectory() as db:
-            encoder = ClipEncoder(model, device="cpu", precision=shipped).load()  # model load is not a stage
-            store = FrameStore.for_indexing(open_client(db), encoder.info, args.every)
-            start = time.perf_counter()
-            frames = fn(encoder, store)
-            row(workers_label, time.perf_counter() - start, frames)
-
-    def sequential(encoder, store):
-        with VideoSampler(video, args.every) as sampler:
-            frames = list(sampler)
-        vectors = encoder.embed_images([f.pixels for f in frames])
-        store.add_frames(video, [f.t for f in frames], vectors)
-        return len(frames)
-
-    def overlapped(encoder, store):
-        return sum(r.frames for r in index_videos([video], encoder, store))
-
-    run(f"sequential ({shipped}, decode all → encode all → store)", sequential)
-    run(f"scenegrep ({shipped}, overlapped)", overlapped)
-    rows.append((f"ideal (sum of isolated stages, {shipped})", ideal, rows[-1][2]))
-
-    # -- table ---------------------------------------------------------------------
-    base = next(wall for name, wall, _ in rows if name.startswith("sequential"))
-    ours = rows[-2][1]
-    print(f"\n720p H.264, {args.minutes:g} min ({seconds:.0f} video-s), N={args.every:g} s, "
-          f"{os.cpu_count()} CPU(s), torch threads {__import__('torch').get_num_threads()}, "
-          f"bf16 faster here: {cpu_bf16_is_fast()}, peak RSS {peak_rss_mb():.0f} MB\n")
-    print(f"{'stage / run':58} {'wall s':>8} {'frames':>7} {'frames/s':>9} {'video-s/s':>10} {'vs sequential':>14}")
-    for name, wall, frames in rows:
-        print(f"{name:58} {wall:8.2f} {frames:7d} {frames / wall:9.1f} {seconds / wall:10.1f} {base / wall:13.2f}x")
-    print(f"\nscenegrep / ideal: {ideal / ours:.2f} (1.00 = overlap and batching cost nothing; "
-          "above 1 = the stages ran at the same time)")
+            wall, rss = index_rss(path, model, args.every, db)
+        peaks.append(rss)
+        print(f"{minutes:8g} {int(minutes * 60 // args.every) + 1:7d} {wall:8.1f} {rss:12.0f}")
+    print(f"largest / smallest peak: {max(peaks) / min(peaks):.3f} (target <= 1.10)")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":  # one run, in a process of its own (see in_child)
+        import json
+
+        name, *run_args = json.loads(sys.argv[2])
+        print(json.dumps(RUNS[name](*run_args)))
+    else:
+        main()
