@@ -86,8 +86,7 @@ def videos(annotations, every, wait, db, chroma_url, model, device, as_json):
     from scenegrep.pipeline.files import video_for
     from scenegrep.pipeline.indexer import index_videos
     from scenegrep.pipeline.lock import IndexLock
-    from scenegrep.pipeline.sample import DEFAULT_EVERY
-    from scenegrep.pipeline.store import FrameStore, list_indexes, location, model_to_use, open_client
+    from scenegrep.pipeline.store import FrameStore, location, model_to_use, open_client
 
     annotated = read_annotations(annotations)
     if db and chroma_url:
@@ -98,8 +97,6 @@ def videos(annotations, every, wait, db, chroma_url, model, device, as_json):
             stack.enter_context(IndexLock(db, wait=wait, on_wait=say_waiting))  # it indexes: one writer per folder, as `index`
         client = open_client(db, url=chroma_url)
         encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device)
-        existing = [i for i in list_indexes(client) if i.fingerprint == encoder.info.fingerprint]
-        every = every or (existing[0].every if existing else DEFAULT_EVERY)
         store = FrameStore.for_indexing(client, encoder.info, every, location(db, chroma_url))
         for result in index_videos([video_for(v["path"]) for v in annotated], encoder, store):
             for warning in result.warnings:

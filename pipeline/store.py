@@ -202,15 +202,18 @@ class FrameStore:
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def for_indexing(cls, client, model: ModelInfo, every: float, where: str = "this index") -> "FrameStore":
+    def for_indexing(cls, client, model: ModelInfo, every: float | None = None, where: str = "this index") -> "FrameStore":
         """Open (or create) the model's collection. Another model gets its own
-        collection (searches then pick one with --model). Raises ModelMismatchError
+        collection (searches then pick one with --model). `every` None means the
+        existing index's interval, else DEFAULT_EVERY. Raises ModelMismatchError
         when the index samples at another interval: mixing intervals would skew clips."""
+        from .sample import DEFAULT_EVERY
+
         name = collection_name(model)
         existing = {index.collection: index for index in list_indexes(client)}
         if name in existing:
             index = existing[name]
-            if abs(index.every - every) > 1e-9:
+            if every is not None and abs(index.every - every) > 1e-9:
                 other = "another --db folder" if not where.startswith(("http://", "https://")) else \
                     "another database (--chroma-url http://HOST:PORT/NAME)"
                 raise ModelMismatchError(
@@ -218,6 +221,7 @@ class FrameStore:
                     f"--every {index.every:g}, or use {other} for a separate index at --every {every:g}"
                 )
             return cls(client, index)
+        every = DEFAULT_EVERY if every is None else every
         metadata = {"scenegrep": SCHEMA_VERSION, "model": model.name, "fingerprint": model.fingerprint,
                     "dim": model.dim, "every": float(every)}
         client.get_or_create_collection(

@@ -214,3 +214,13 @@ def test_index_without_model_refuses_to_guess_among_several(tmp_path, tiny_model
     assert run_cli("index", one, "--model", other, "--db", db).exit_code == 0
     result = run_cli("index", sample_copy, "--db", db)
     assert result.exit_code == 1 and "several models" in result.stderr and "--model" in result.stderr
+
+
+def test_index_keeps_the_index_interval_when_every_is_not_given(tmp_path, tiny_model, run_cli, sample_copy):
+    db = tmp_path / "db"
+    assert run_cli("index", sample_copy / "episode_01.mp4", "--model", tiny_model, "--db", db, "--every", "3").exit_code == 0
+    more = run_cli("index", sample_copy, "--db", db, "--json")  # no --every, no --model: the index's
+    assert more.exit_code == 0, more.stderr
+    assert json.loads(more.stdout)["every"] == 3.0
+    refused = run_cli("index", sample_copy, "--db", db, "--every", "2")
+    assert refused.exit_code == 1 and "samples every 3 s" in refused.stderr
