@@ -140,6 +140,10 @@ class PyAVDecoder:
     def start_pts(self) -> int:
         return self._stream.start_time or 0
 
+    def pts_at(self, t: float) -> int:
+        """The stream pts of `t` seconds from the start of the video."""
+        return self.start_pts() + int(t / self._stream.time_base)
+
     def close(self) -> None:
         self._container.close()
 

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from ..decoders import open_decoder
 from ..errors import ScenegrepError, VideoError
 from ..records import Clip
 
@@ -20,60 +21,25 @@ that frame's own pts; far below one frame at any real frame rate."""
 
 def frame_at(path: str, t: float) -> np.ndarray:
     """The RGB frame shown at `t` seconds (the first frame at or after `t`;
-    the last frame if `t` is past the end). PyAV seeks to the keyframe before
-    `t` and decodes forward; OpenCV is the fallback.
+    the last frame if `t` is past the end), read with the decoder backends:
+    PyAV seeks to the keyframe before `t` and decodes forward; the OpenCV
+    fallback decodes from the start.
 
     Raises VideoError when the file cannot be opened or has no frame there."""
+    decoder = open_decoder(path)
     try:
-        return _pyav_frame_at(path, t)
-    except VideoError:
-        return _opencv_frame_at(path, t)
-
-
-def _pyav_frame_at(path: str, t: float) -> np.ndarray:
-    import av
-
-    try:
-        container = av.open(path)
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"cannot open as a video ({exc.__class__.__name__})") from exc
-    try:
-        with container:
-            if not container.streams.video:
-                raise VideoError("has no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            start = stream.start_time or 0
-            if stream.time_base and t > 0:
-                container.seek(start + int(t / stream.time_base), stream=stream, backward=True, any_frame=False)
-            last = None
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                last = frame
-                if float((frame.pts - start) * stream.time_base) + SEEK_SLACK >= t:
-                    break
-            if last is None:
-                raise VideoError("no decodable frame near that time")
-            return last.to_ndarray(format="rgb24")
-    except av.error.FFmpegError as exc:
-        raise VideoError(f"cannot decode a frame at {t:.3f} s ({exc.__class__.__name__})") from exc
-
-
-def _opencv_frame_at(path: str, t: float) -> np.ndarray:
-    import cv2
-
-    capture = cv2.VideoCapture(path)
-    try:
-        if not capture.isOpened():
-            raise VideoError("cannot open as a video")
-        capture.set(cv2.CAP_PROP_POS_MSEC, t * 1000.0)
-        ok, bgr = capture.read()
-        if not ok:
-            raise VideoError(f"no frame at {t:.3f} s")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        seekable = getattr(decoder, "supports_seeking", False) and t > 0
+        frames = decoder.frames(seek_pts=decoder.pts_at(t)) if seekable else decoder.frames()
+        last = None
+        for frame in frames:
+            last = frame
+            if frame.t + SEEK_SLACK >= t:
+                break
+        if last is None:
+            raise VideoError(f"no decodable frame near {t:.3f} s")
+        return last.to_rgb()
     finally:
-        capture.release()
+        decoder.close()
 
 
 def thumbnail_name(rank: int, clip: Clip) -> str:
