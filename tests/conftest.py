@@ -56,10 +56,13 @@ def sample_copy(tmp_path) -> Path:
     return target
 
 
-def write_video(path, frame_times, rate=None, time_base=None, size=(64, 48), codec="libx264"):
+def write_video(path, frame_times, rate=None, time_base=None, size=(64, 48), codec="libx264", options=None,
+                index_bar=False):
     """Write a video whose frames have exactly the given pts (in `time_base` units).
 
-    Each frame's grey level encodes its index so tests can tell frames apart.
+    Each frame's grey level encodes its index so tests can tell frames apart;
+    `index_bar` also draws a white bar as long as the index along the top.
+    `options` go to the encoder (e.g. libx264's keyframe interval "g").
     """
     import av
 
@@ -67,11 +70,15 @@ def write_video(path, frame_times, rate=None, time_base=None, size=(64, 48), cod
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate or 25)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if options:
+            stream.options = options
         if time_base is not None:
             stream.time_base = time_base
             stream.codec_context.time_base = time_base
         for index, pts in enumerate(frame_times):
             pixels = np.full((height, width, 3), (index * 7) % 256, np.uint8)
+            if index_bar:
+                pixels[:8, : index % width] = 255
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = pts
             if time_base is not None:

@@ -33,24 +33,8 @@ def write_sparse_keyframes(path, frames, rate, gop, size=(96, 64)):
     Each frame differs (grey level and a bar whose length is the frame index)
     so tests can tell which frame a sample is.
     """
-    import av
-    import numpy as np
-
-    width, height = size
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"g": str(gop), "bf": "3", "sc_threshold": "0"}
-        for index in range(frames):
-            pixels = np.full((height, width, 3), (index * 7) % 256, np.uint8)
-            pixels[:8, : index % width] = 255
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            frame.pts = index
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_video(path, range(frames), rate=rate, size=size, index_bar=True,
+                       options={"g": str(gop), "bf": "3", "sc_threshold": "0"})
 
 
 def test_ntsc_times_come_from_pts_not_rounded_fps(tmp_path):
