@@ -187,6 +187,13 @@ class ClipEncoder:
     def loaded(self) -> bool:
         return self._loaded
 
+    def _numpy_text(self):
+        if not hasattr(self, "_numpy_text_encoder"):
+            from .numpy_text import NumpyTextEncoder
+
+            self._numpy_text_encoder = NumpyTextEncoder.open(self.name)
+        return self._numpy_text_encoder
+
     def load(self) -> "ClipEncoder":
         """Load the model, tokenizer and preprocessing (once; later calls return at once)."""
         with self._lock:
@@ -244,7 +251,16 @@ class ClipEncoder:
         return np.concatenate(chunks) if chunks else np.zeros((0, self.info.dim), np.float32)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed text queries; returns (n, dim) float32, unit length."""
+        """Embed text queries; returns (n, dim) float32, unit length.
+
+        Before the model has loaded, and on the CPU (or `auto`), the text runs
+        through the numpy copy of the text tower (`pipeline/numpy_text.py`)
+        when the model allows it: the same vectors without importing torch,
+        which is most of a cold search's time."""
+        if not self._loaded and self._requested_device in (None, "auto", "cpu"):
+            numpy_text = self._numpy_text()
+            if numpy_text is not None:
+                return numpy_text.embed_texts(texts)
         self.load()
         tokens = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self._max_text_length, return_tensors="pt"
@@ -273,6 +289,12 @@ def _model_dim(model: str, name: str) -> int:
             with open(os.path.join(name, "config.json"), encoding="utf-8") as fh:
                 config = json.load(fh)
             return int(config.get("projection_dim", 512))
+        from .numpy_text import cached_hub_file
+
+        cached = cached_hub_file(name, "config.json")
+        if cached:  # reading the cached file directly spares importing transformers (seconds)
+            with open(cached, encoding="utf-8") as fh:
+                return int(json.load(fh).get("projection_dim", 512))
         from transformers import AutoConfig
 
         return int(AutoConfig.from_pretrained(name).projection_dim)

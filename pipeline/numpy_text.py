@@ -1,0 +1,177 @@
+"""CLIP's text tower in numpy: text queries without importing torch or transformers.
+
+A cold `scenegrep search "text"` used to spend ~6 s importing torch and
+transformers to run a 12-layer text transformer over a dozen tokens, a few
+milliseconds of arithmetic. This module runs that same forward pass
+(transformers' `CLIPTextModelWithProjection`: pre-LayerNorm blocks, causal
+attention, the end-of-text token's state, the text projection) in float32
+numpy, reading only the text weights from `model.safetensors` and tokenizing
+with the model's own `tokenizer.json` through the `tokenizers` library.
+tests/test_numpy_text.py checks it against transformers token for token and
+vector for vector.
+
+`NumpyTextEncoder.open` returns None when a model is outside what it mirrors
+(no safetensors weights or tokenizer.json, an unknown activation or config):
+callers then use the torch encoder, which handles everything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+TEXT_PREFIX = "text_model."
+LEGACY_EOS_TOKEN_ID = 2
+"""transformers' marker for old CLIP configs whose eos_token_id is wrong: the
+end-of-text token is then found as the highest token id (argmax), as the
+original CLIP did. Other configs name the real end-of-text id."""
+
+
+def _quick_gelu(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + np.exp(-1.702 * x))
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(np.float32)
+
+
+ACTIVATIONS = {"quick_gelu": _quick_gelu, "gelu": _gelu, "gelu_new": _gelu_tanh, "gelu_pytorch_tanh": _gelu_tanh}
+
+
+def model_files(name: str) -> dict[str, str] | None:
+    """Paths of config.json, model.safetensors and tokenizer.json for a local
+    folder or a hub id already in the Hugging Face cache; None if any is missing.
+    Never downloads."""
+    files = {}
+    for filename in ("config.json", WEIGHTS_FILE, TOKENIZER_FILE):
+        if os.path.isdir(name):
+            path = os.path.join(name, filename)
+            found = path if os.path.isfile(path) else None
+        else:
+            found = cached_hub_file(name, filename)
+        if not found:
+            return None
+        files[filename] = found
+    return files
+
+
+def cached_hub_file(repo_id: str, filename: str) -> str | None:
+    """The path of `filename` of hub model `repo_id` in the Hugging Face cache, or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id, filename)
+    except Exception:  # an invalid repo id, an unreadable cache: the torch path will explain
+        return None
+    return found if isinstance(found, str) else None
+
+
+class NumpyTextEncoder:
+    """A CLIP model's text tower on the CPU in float32 numpy. Build with `open`."""
+
+    def __init__(self, config: dict, weights: dict[str, np.ndarray], tokenizer, projection: np.ndarray):
+        text = config["text_config"]
+        self.heads = int(text["num_attention_heads"])
+        self.layers = int(text["num_hidden_layers"])
+        self.eps = float(text.get("layer_norm_eps", 1e-5))
+        self.activation = ACTIVATIONS[text.get("hidden_act", "quick_gelu")]
+        self.eos_token_id = int(text.get("eos_token_id", LEGACY_EOS_TOKEN_ID))
+        self.weights = weights
+        self.tokenizer = tokenizer
+        self.projection = projection
+
+    @classmethod
+    def open(cls, name: str) -> "NumpyTextEncoder | None":
+        """The numpy text encoder for model `name` (local folder or cached hub id),
+        or None when this model needs the torch encoder."""
+        files = model_files(name)
+        if files is None:
+            return None
+        try:
+            with open(files["config.json"], encoding="utf-8") as fh:
+                config = json.load(fh)
+            text = config.get("text_config") or {}
+            if text.get("hidden_act", "quick_gelu") not in ACTIVATIONS or config.get("model_type") not in (None, "clip"):
+                return None
+            from safetensors import safe_open
+            from tokenizers import Tokenizer
+
+            with safe_open(files[WEIGHTS_FILE], framework="np") as tensors:
+                keys = set(tensors.keys())
+                if "text_projection.weight" not in keys:
+                    return None
+                weights = {key[len(TEXT_PREFIX):]: tensors.get_tensor(key).astype(np.float32, copy=False)
+                           for key in keys if key.startswith(TEXT_PREFIX)}
+                projection = tensors.get_tensor("text_projection.weight").astype(np.float32, copy=False)
+            tokenizer = Tokenizer.from_file(files[TOKENIZER_FILE])
+        except Exception:  # unreadable files; safetensors and tokenizers raise kinds of their own
+            return None
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(int(text.get("max_position_embeddings", 77)))
+        return cls(config, weights, tokenizer, projection)
+
+    def token_ids(self, text: str) -> list[int]:
+        """The token ids transformers' tokenizer gives `text` (start and end tokens included)."""
+        return self.tokenizer.encode(text).ids
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32 unit vectors, one per text."""
+        features = np.stack([self._pooled(self.token_ids(text)) for text in texts]) @ self.projection.T
+        return (features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def _pooled(self, ids: list[int]) -> np.ndarray:
+        """The final-LayerNorm state of the end-of-text token. Each text runs
+        alone, so no padding mask is needed: attention is causal, and the
+        end-of-text token only sees the tokens before it."""
+        w = self.weights
+        ids_array = np.asarray(ids)
+        x = w["embeddings.token_embedding.weight"][ids_array] + w["embeddings.position_embedding.weight"][: len(ids)]
+        for layer in range(self.layers):
+            prefix = f"encoder.layers.{layer}."
+            x = x + self._attention(self._norm(x, prefix + "layer_norm1"), prefix + "self_attn.")
+            h = self._linear(self._norm(x, prefix + "layer_norm2"), prefix + "mlp.fc1")
+            x = x + self._linear(self.activation(h), prefix + "mlp.fc2")
+        x = self._norm(x, "final_layer_norm")
+        if self.eos_token_id == LEGACY_EOS_TOKEN_ID:
+            end = int(ids_array.argmax())
+        else:
+            matches = np.nonzero(ids_array == self.eos_token_id)[0]
+            end = int(matches[0]) if len(matches) else len(ids) - 1
+        return x[end]
+
+    def _attention(self, x: np.ndarray, prefix: str) -> np.ndarray:
+        n, width = x.shape
+        head = width // self.heads
+        split = lambda t: t.reshape(n, self.heads, head).transpose(1, 0, 2)  # noqa: E731
+        q = split(self._linear(x, prefix + "q_proj") * head**-0.5)
+        k = split(self._linear(x, prefix + "k_proj"))
+        v = split(self._linear(x, prefix + "v_proj"))
+        scores = q @ k.transpose(0, 2, 1)
+        scores = np.where(np.tri(n, dtype=bool), scores, -np.inf)
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        out = (scores @ v).transpose(1, 0, 2).reshape(n, width)
+        return self._linear(out, prefix + "out_proj")
+
+    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x @ self.weights[name + ".weight"].T + self.weights[name + ".bias"]
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        mean = x.mean(axis=-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + self.eps) * self.weights[name + ".weight"] + self.weights[name + ".bias"]
