@@ -1,4 +1,4 @@
-"""Search at archive scale: HNSW recall@10 against exact search, and query latency with and without filters.
+"""Search at archive scale: recall@10 against exact search, and query latency with and without filters.
 
 Vectors are synthetic but shaped like an archive's CLIP frame embeddings: all
 in one narrow cone (trained CLIP image embeddings have cosines of ~0.5 between
@@ -7,11 +7,14 @@ distinct directions, and the frames of a shot are near-duplicates (cosine
 ~0.95). Queries are text-like: near one shot's direction but off the frame
 cloud. Exact search is numpy over all vectors.
 
-    python bench/search_scale.py            # 10k and 50k frames (about 2-4 min on 2 busy cores)
-    python bench/search_scale.py --full     # also 200k (about 10-15 min more)
+    python bench/search_scale.py                  # 10k and 50k frames (~3 min on 2 cores)
+    python bench/search_scale.py --sizes 200000   # ~4 min to add 200k frames, then the queries
 
-For each size it compares the collection settings scenegrep creates
-(store.HNSW_CONFIGURATION) with Chroma's defaults.
+Each row is one kind of query, answered the way `scenegrep search` answers it
+(`pipeline/nearest.py`: plain HNSW, exact ranking from the vector cache,
+over-fetch, or Chroma's own `where` filter); the baseline row is Chroma's
+`where` filter for the same episode, which every filtered search used before.
+Each query asks for 100 frames, as a search for 10 clips does.
 """
 
 from __future__ import annotations
@@ -57,67 +60,88 @@ def text_queries(shot_dirs: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 50_000])
-    parser.add_argument("--full", action="store_true", help="add 200,000 frames")
     parser.add_argument("--queries", type=int, default=50)
     args = parser.parse_args()
-    sizes = args.sizes + ([200_000] if args.full else [])
 
     from scenegrep.pipeline.encode import ModelInfo
+    from scenegrep.pipeline.nearest import nearest_frames, plan
     from scenegrep.pipeline.records import Video
-    from scenegrep.pipeline.store import HNSW_CONFIGURATION, FrameStore, open_client
+    from scenegrep.pipeline.store import FrameStore, open_client
 
-    configs = {"chroma default": {"space": "cosine"}, "scenegrep": HNSW_CONFIGURATION}
-    print(f"{'frames':>8} {'settings':16} {'add s':>7} {'recall@10':>10} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'ep p50':>8} {'ep p95':>8} {'ep recall':>10} {'exact ms':>9}")
-    for size in sizes:
+    n = 100  # frames a 10-clip search asks for
+    print(f"{'frames':>8} {'query':44} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>10} {'vs baseline p95':>16}")
+    for size in args.sizes:
         vectors, episode_of, shot_dirs = archive_vectors(size)
         queries = text_queries(shot_dirs, args.queries)
-        start = time.perf_counter()
-        exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
-        exact_ms = (time.perf_counter() - start) / len(queries) * 1000
-        for label, hnsw in configs.items():
-            with tempfile.TemporaryDirectory() as db:
-                client = open_client(db)
-                model = ModelInfo(name=f"bench-{label}", fingerprint=label.replace(" ", "-"), dim=DIM)
-                import scenegrep.pipeline.store as store_module
+        episodes = int(episode_of.max()) + 1
+        first_row = np.searchsorted(episode_of, np.arange(episodes))
+        times = (np.arange(size) - first_row[episode_of]) * 2.0  # a frame every 2 s within its episode
+        with tempfile.TemporaryDirectory() as db:
+            client = open_client(db)
+            model = ModelInfo(name="bench", fingerprint="bench", dim=DIM)
+            writer = FrameStore.for_indexing(client, model, 2.0)
+            start = time.perf_counter()
+            for ep in range(episodes):
+                rows = np.nonzero(episode_of == ep)[0]
+                video = Video(path=f"/archive/ep{ep:04d}.mp4", episode=f"ep{ep:04d}", video_id=f"{ep:016x}")
+                writer.add_frames(video, [float(t) for t in times[rows]], vectors[rows])
+                writer.mark_indexed(video, len(rows), {"size": 1, "mtime_ns": 1, "hash": f"h{ep}",
+                                                       "duration": float(len(rows) * 2.0)})
+            print(f"{size:8d} frames added in {time.perf_counter() - start:.1f} s", flush=True)
+            store = FrameStore.for_search(client, model, db)
+            videos = store.indexed_videos()
+            row_of = {(f"ep{ep:04d}", 0.0): int(first_row[ep]) for ep in range(episodes)}
 
-                saved = store_module.HNSW_CONFIGURATION
-                store_module.HNSW_CONFIGURATION = hnsw
-                try:
-                    store = FrameStore.for_indexing(client, model, 2.0)
-                finally:
-                    store_module.HNSW_CONFIGURATION = saved
-                start = time.perf_counter()
-                limit = 5000
-                episodes = episode_of.max() + 1
-                for ep in range(episodes):
-                    rows = np.nonzero(episode_of == ep)[0]
-                    video = Video(path=f"/archive/ep{ep:04d}.mp4", episode=f"ep{ep:04d}", video_id=f"{ep:016x}")
-                    for i in range(0, len(rows), limit):
-                        chunk = rows[i : i + limit]
-                        store.add_frames(video, [float(r) for r in chunk], vectors[chunk])
-                add_s = time.perf_counter() - start
-                # frame t was set to the row number, so hits map back to rows
-                latencies, hits_ok = [], 0
-                ep_latencies, ep_ok, ep_total = [], 0, 0
-                store.query(queries[0], 10)  # first query loads the index
+            def rows_of(hits):
+                return {row_of[(hit.episode, 0.0)] + round(hit.t / 2.0) for hit in hits}
+
+            def run(label, chosen_of=None, window=(None, None), answer=None):
+                """p50/p95 ms and recall@10 against exact search under the same filter."""
+                latencies, found = [], 0
                 for qi, query in enumerate(queries):
-                    start = time.perf_counter()
-                    hits = store.query(query, 10)
-                    latencies.append((time.perf_counter() - start) * 1000)
-                    hits_ok += len({int(h.t) for h in hits} & set(exact[qi].tolist()))
-                    ep = int(episode_of[exact[qi][0]])
-                    start = time.perf_counter()
-                    ep_hits = store.query(query, 10, episode=f"ep{ep:04d}")
-                    ep_latencies.append((time.perf_counter() - start) * 1000)
-                    mask = np.nonzero(episode_of == ep)[0]
-                    truth = set(mask[np.argsort(-(vectors[mask] @ query))[:10]].tolist())
-                    ep_ok += len({int(h.t) for h in ep_hits} & truth)
-                    ep_total += len(truth)
-                p = lambda xs, q: float(np.percentile(xs, q))
-                print(f"{size:8d} {label:16} {add_s:7.1f} {hits_ok / (10 * len(queries)):10.3f} {p(latencies, 50):8.1f} "
-                      f"{p(latencies, 95):8.1f} {p(ep_latencies, 50):8.1f} {p(ep_latencies, 95):8.1f} "
-                      f"{ep_ok / ep_total:10.3f} {exact_ms:9.2f}", flush=True)
+                    chosen = chosen_of(qi) if chosen_of else None
+                    allowed = np.ones(size, bool)
+                    if chosen is not None:
+                        allowed &= np.isin(episode_of, [int(entry["episode"][2:]) for entry in chosen])
+                    if window[0] is not None:
+                        allowed &= times >= window[0]
+                    if window[1] is not None:
+                        allowed &= times <= window[1]
+                    candidates = np.nonzero(allowed)[0]
+                    truth = set(candidates[np.argsort(-(vectors[candidates] @ query))[:10]].tolist())
+                    began = time.perf_counter()
+                    if answer:
+                        hits = answer(query, chosen, window)
+                    else:
+                        hits = nearest_frames(store, query, n, videos, chosen, *window, with_vectors=True)
+                    latencies.append((time.perf_counter() - began) * 1000)
+                    found += len(rows_of(hits[:10]) & truth)
+                return float(np.percentile(latencies, 50)), float(np.percentile(latencies, 95)), found / (10 * len(queries))
+
+            def episode_of_query(qi):
+                best = int(np.argmax(vectors @ queries[qi]))
+                return [videos[int(episode_of[best])]]
+
+            nearest_frames(store, queries[0], n, videos)  # the first query loads the HNSW index
+            chroma_where = lambda query, chosen, window: store.query(  # noqa: E731
+                query, n, episodes=[entry["episode"] for entry in chosen], with_vectors=True)
+            baseline = run("baseline", episode_of_query, answer=chroma_where)
+            rows = [("no filter", run("plain"))]
+            cold_start = time.perf_counter()
+            for qi in range(len(queries)):  # fills the vector cache for the episodes the next row uses
+                store.frames_of(episode_of_query(qi))
+            cold_ms = (time.perf_counter() - cold_start) * 1000 / len(queries)
+            rows.append(("1 episode", run("episode", episode_of_query)))
+            rows.append(("--from 1:00 --to 5:00", run("window", window=(60.0, 300.0))))
+            rows.append(("--to 0:10", run("narrow", window=(None, 10.0))))
+            ways = [plan(n, videos, chosen, *window, size).way
+                    for chosen, window in ((videos, (None, None)), (episode_of_query(0), (None, None)),
+                                           (videos, (60.0, 300.0)), (videos, (None, 10.0)))]
+            rows = [(f"{label} ({way})", result) for (label, result), way in zip(rows, ways)]
+            rows.append(("baseline: 1 episode, Chroma where", baseline))
+            for label, (p50, p95, recall) in rows:
+                print(f"{size:8d} {label:44} {p50:8.1f} {p95:8.1f} {recall:10.3f} {baseline[1] / p95:15.1f}x", flush=True)
+            print(f"{size:8d} first search of an episode (fills its vector cache from Chroma): {cold_ms:.1f} ms", flush=True)
 
 
 if __name__ == "__main__":

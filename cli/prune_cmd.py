@@ -41,6 +41,7 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
     from scenegrep.pipeline.lock import IndexLock
     from scenegrep.pipeline.prune import prune_missing, repair as repair_index
     from scenegrep.pipeline.store import FrameStore, list_indexes, location, open_client
+    from scenegrep.pipeline.vector_cache import VectorCache, cache_folder
 
     db, chroma_url = store_location(db, chroma_url)
     where = location(db, chroma_url)
@@ -63,6 +64,8 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
             store = FrameStore(client, index)
             gone = prune_missing(store, within=paths or None, dry_run=dry_run)
             orphans, incomplete = repair_index(store, dry_run=dry_run or not repair)
+            if not dry_run:  # local copies of vectors whose video is gone or changed (pipeline/vector_cache.py)
+                VectorCache(cache_folder(where, index.collection)).forget_others(store.indexed_videos())
             report["indexes"].append({
                 "model": index.model,
                 "videos": [{"path": entry["path"], "frames": int(entry.get("frames", 0))} for entry in gone],

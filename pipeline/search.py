@@ -17,6 +17,7 @@ import numpy as np
 
 from .clips import ClipRules, shape_clips
 from .errors import ScenegrepError
+from .nearest import nearest_frames
 from .records import Clip
 
 CANDIDATE_FRAMES_PER_CLIP = 10
@@ -71,13 +72,15 @@ def search(
     Raises ScenegrepError for an empty time window or episodes that match nothing.
     """
     filters.check()
-    videos = {entry["path"]: entry for entry in store.indexed_videos()}
-    episodes = None
+    entries = store.indexed_videos()
+    videos = {entry["path"]: entry for entry in entries}
+    chosen = None
     if filters.episodes:
-        episodes = resolve_episodes(filters.episodes, [entry["episode"] for entry in videos.values()])
+        episodes = set(resolve_episodes(filters.episodes, [entry["episode"] for entry in entries]))
+        chosen = [entry for entry in entries if entry["episode"] in episodes]
     n = max(k * CANDIDATE_FRAMES_PER_CLIP, MIN_CANDIDATE_FRAMES)
-    hits = store.query(
-        embedding, n, episodes=episodes, start=filters.start, end=filters.end,
+    hits = nearest_frames(
+        store, embedding, n, entries, chosen, filters.start, filters.end,
         with_vectors=rules.duplicate_similarity is not None,
     )
     durations = {path: _number(entry.get("duration")) for path, entry in videos.items()}

@@ -26,6 +26,7 @@ import numpy as np
 from .encode import ModelInfo
 from .errors import IndexNotFoundError, ModelMismatchError, ScenegrepError
 from .records import Hit, Video
+from .vector_cache import VectorCache, cache_folder
 
 SCHEMA_VERSION = 1
 FRAMES_PREFIX = "sg-"
@@ -183,17 +184,18 @@ def collection_name(model: ModelInfo) -> str:
     return f"{FRAMES_PREFIX}{slug}-{model.fingerprint}"
 
 
-def frame_id(video: Video, t: float) -> str:
-    """Deterministic per (video, timestamp): indexing again overwrites, never duplicates."""
-    return f"{video.video_id}:{round(t * 1_000_000)}"
+def frame_id(video: Video | str, t: float) -> str:
+    """Deterministic per (video or video id, timestamp): indexing again overwrites, never duplicates."""
+    return f"{getattr(video, 'video_id', video)}:{round(t * 1_000_000)}"
 
 
 class FrameStore:
     """The frames and video registry of one model in one Chroma store."""
 
-    def __init__(self, client, info: IndexInfo):
+    def __init__(self, client, info: IndexInfo, cache: VectorCache | None = None):
         self.client = client
         self.info = info
+        self.cache = cache  # local copies of videos' vectors (search only; see pipeline/vector_cache.py)
         self.frames = client.get_collection(info.collection, embedding_function=None)
         self.videos = client.get_or_create_collection(
             VIDEOS_PREFIX + info.collection[len(FRAMES_PREFIX):], embedding_function=None
@@ -238,7 +240,7 @@ class FrameStore:
         indexes = list_indexes(client)
         for index in indexes:
             if index.fingerprint == model.fingerprint:
-                return cls(client, index)
+                return cls(client, index, VectorCache(cache_folder(where, index.collection)))
         if not indexes:
             raise IndexNotFoundError(f"no videos are indexed at {where}; run `scenegrep index VIDEOS` first")
         built = ", ".join(index.model for index in indexes)
@@ -329,6 +331,70 @@ class FrameStore:
     def frame_count(self) -> int:
         return self.frames.count()
 
+    def nearest(self, embedding: np.ndarray, n: int) -> list[tuple[str, float, float]]:
+        """The `n` frames nearest to `embedding` in the whole collection, best
+        first, as (video id, time, score). Reads no metadata:
+        the frame id carries the video and the time (see `frame_id`), which
+        makes a large `n` several times cheaper.
+        Raises ScenegrepError while a running `index` writes its first frames."""
+        total = self.frames.count()
+        if total == 0:
+            return []
+        result = self._query(embedding, min(n, total), None, ["distances"])
+        return [(*parse_frame_id(frame), 1.0 - float(distance)) for frame, distance in zip(result["ids"][0], result["distances"][0])]
+
+    def vectors_of(self, frames: Sequence[tuple[str, float]]) -> dict[tuple[str, float], np.ndarray]:
+        """The stored embeddings of these (video id, time) frames, by (video id, time)."""
+        if not frames:
+            return {}
+        found = self.frames.get(ids=[frame_id(video_id, t) for video_id, t in frames], include=["embeddings"])
+        return {parse_frame_id(frame): np.asarray(vector, np.float32) for frame, vector in zip(found["ids"], found["embeddings"])}
+
+    def frames_of(self, entries: Sequence[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(times ascending, vectors) of each registered video in `entries`, by
+        video id: from the local vector cache, the rest fetched from Chroma in
+        one pass and cached for next time."""
+        found, missing = {}, []
+        for entry in entries:
+            cached = self.cache.load(entry) if self.cache else None
+            if cached is None:
+                missing.append(entry)
+            else:
+                found[entry["video_id"]] = cached
+        if missing:
+            fetched: dict[str, tuple[list, list]] = {entry["video_id"]: ([], []) for entry in missing}
+            ids = list(fetched)
+            where = {"video_id": ids[0]} if len(ids) == 1 else {"video_id": {"$in": ids}}
+            for page in _pages(self.frames, include=["embeddings"], where=where):
+                for frame, vector in zip(page["ids"], page["embeddings"]):
+                    video_id, t = parse_frame_id(frame)
+                    fetched[video_id][0].append(t)
+                    fetched[video_id][1].append(vector)
+            for entry in missing:
+                times, vectors = fetched[entry["video_id"]]
+                times = np.asarray(times, np.float64)
+                vectors = np.asarray(vectors, np.float32).reshape(len(times), self.info.dim)
+                order = np.argsort(times, kind="stable")
+                found[entry["video_id"]] = (times[order], vectors[order])
+                if self.cache and len(times) == int(entry.get("frames", -1)):  # never cache a damaged video
+                    self.cache.save(entry, times, vectors)
+        return found
+
+    def _query(self, embedding: np.ndarray, n: int, where: dict | None, include: list[str]) -> dict:
+        from chromadb.errors import ChromaError
+
+        try:
+            return self.frames.query(
+                query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1), n_results=n, where=where, include=include,
+            )
+        except ChromaError as exc:
+            # Embedded store only: another process has stored frames but not yet
+            # written the vector index to disk (the first moments of an `index` run).
+            raise ScenegrepError(
+                f"cannot search the index yet ({_first_line(exc)}); a running `scenegrep index` is writing its "
+                "first frames: try again in a moment"
+            ) from exc
+
     def query(
         self,
         embedding: np.ndarray,
@@ -345,29 +411,20 @@ class FrameStore:
         total = self.frames.count()
         if total == 0 or episodes == []:
             return []
-        from chromadb.errors import ChromaError
-
         include = ["metadatas", "distances"] + (["embeddings"] if with_vectors else [])
-        try:
-            result = self.frames.query(
-                query_embeddings=np.asarray(embedding, np.float32).reshape(1, -1),
-                n_results=min(n, total),
-                where=frame_filter(episodes, start, end),
-                include=include,
-            )
-        except ChromaError as exc:
-            # Embedded store only: another process has stored frames but not yet
-            # written the vector index to disk (the first moments of an `index` run).
-            raise ScenegrepError(
-                f"cannot search the index yet ({_first_line(exc)}); a running `scenegrep index` is writing its "
-                "first frames: try again in a moment"
-            ) from exc
+        result = self._query(embedding, min(n, total), frame_filter(episodes, start, end), include)
         vectors = result["embeddings"][0] if with_vectors else [None] * len(result["ids"][0])
         return [
             Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance),
                 vector=None if vector is None else np.asarray(vector, np.float32))
             for meta, distance, vector in zip(result["metadatas"][0], result["distances"][0], vectors)
         ]
+
+
+def parse_frame_id(frame: str) -> tuple[str, float]:
+    """(video id, time in seconds) from a frame id made by `frame_id`."""
+    video_id, _, micros = frame.rpartition(":")
+    return video_id, int(micros) / 1_000_000
 
 
 def frame_filter(episodes: Sequence[str] | None = None, start: float | None = None, end: float | None = None) -> dict | None:

@@ -30,8 +30,10 @@ SAMPLE_VIDEOS = REPO / "sample_videos"
 
 @pytest.fixture(scope="session", autouse=True)
 def scratch_state_home(tmp_path_factory):
-    """Server-mode searches keep their results for `open` in $XDG_STATE_HOME: a scratch one, not the user's."""
+    """Server-mode searches keep their results for `open` in $XDG_STATE_HOME and
+    their vector cache in $XDG_CACHE_HOME: scratch ones, not the user's."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

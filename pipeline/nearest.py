@@ -1,0 +1,158 @@
+"""The frames nearest to a query vector, within chosen videos and a time window, fast at any size.
+
+Chroma applies a `where` filter by scanning metadata for the whole
+collection: at 200k frames an episode filter costs ~150 ms and a time window
+~700 ms, against ~5 ms unfiltered (bench/search_scale.py). So a filtered
+search picks the cheapest way that still returns exactly the filtered top n:
+
+1. **exact**: when the chosen videos hold few frames (a handful of
+   episodes), rank all of their frames in numpy from the local vector cache
+   (`pipeline/vector_cache.py`; filled from Chroma on first use).
+2. **over-fetch**: otherwise, when the filter keeps a good share of the
+   frames (a time window, many episodes), ask the unfiltered index for the
+   best m ≈ 2·n·total/kept frames and keep those that pass; the best n
+   passing frames among the best m overall are the best n passing frames
+   overall, as long as at least n passed.
+3. **Chroma's filter**, when neither applies (a narrow window over a large
+   archive) or over-fetching came up short.
+
+Frames of a video whose indexing has not finished are not in the registry
+yet: an unfiltered search then leaves the work to Chroma (its metadata names
+them), so a search during a long `index` finds what is stored so far.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .records import Hit
+
+EXACT_MAX_FRAMES = 50_000
+"""Rank exactly when the chosen videos hold at most this many frames: 50k×512
+float32 is 100 MB and a few ms of numpy; beyond that the index is faster."""
+
+OVERFETCH_FACTOR = 2.0
+"""How many more candidates than the filter's expected share: the share is an
+estimate (time windows assume frames spread evenly over each video)."""
+
+OVERFETCH_MAX = 2000
+"""The most candidates worth asking the unfiltered index for: ~10-20 ms at
+200k frames (with the vectors of the n kept), where Chroma's own filter costs
+150-700 ms."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a search finds its frames (see the module docstring)."""
+
+    way: str  # "index" (no filter), "exact", "overfetch" or "where"
+    wanted: int = 0  # candidates asked of the unfiltered index ("index", "overfetch")
+
+
+def plan(n: int, videos: Sequence[dict], chosen: Sequence[dict], start: float | None, end: float | None,
+         total: int) -> Plan:
+    """The cheapest way to the best `n` of `total` stored frames among the `chosen`
+    registered videos (of `videos`) within [start, end]."""
+    everything = len(chosen) == len(videos)
+    if everything and total > sum(_frames(entry) for entry in videos):
+        # Frames of a video still being indexed (or left by a killed run) are not in the
+        # registry; Chroma's metadata names them, so it answers, and they are found too.
+        return Plan("where")
+    if everything and start is None and end is None:
+        return Plan("index", n)
+    if sum(_frames(entry) for entry in chosen) <= EXACT_MAX_FRAMES:
+        return Plan("exact")
+    kept = sum(_frames(entry) * _share(entry, start, end) for entry in chosen)
+    wanted = math.ceil(n * total / max(kept, 1.0) * OVERFETCH_FACTOR)
+    return Plan("overfetch", wanted) if wanted <= OVERFETCH_MAX else Plan("where")
+
+
+def nearest_frames(
+    store,
+    embedding: np.ndarray,
+    n: int,
+    videos: Sequence[dict],
+    chosen: Sequence[dict] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    with_vectors: bool = False,
+) -> list[Hit]:
+    """The `n` frames of `store` (a FrameStore) nearest to `embedding`, best
+    first, among the registered `videos` (registry entries), or only the
+    `chosen` ones, at times `start` ≤ t ≤ `end` (None: no limit).
+    `with_vectors` fills each Hit's `vector`."""
+    chosen = list(videos if chosen is None else chosen)
+    if n <= 0 or (not chosen and len(videos)):
+        return []
+    how = plan(n, videos, chosen, start, end, store.frame_count())
+    if how.way == "exact":
+        return _exact(store, embedding, n, chosen, start, end, with_vectors)
+    if how.way in ("index", "overfetch"):
+        hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors)
+        if hits is not None:
+            return hits
+    # Over-fetching came up short (or was never worth it): Chroma's own filter answers.
+    episodes = sorted({entry["episode"] for entry in chosen}) if len(chosen) < len(videos) else None
+    return store.query(embedding, n, episodes=episodes, start=start, end=end, with_vectors=with_vectors)
+
+
+def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
+    frames = store.frames_of(chosen)
+    query = np.asarray(embedding, np.float32)
+    candidates = []
+    for entry in chosen:
+        times, vectors = frames[entry["video_id"]]
+        first = 0 if start is None else int(np.searchsorted(times, start, side="left"))
+        last = len(times) if end is None else int(np.searchsorted(times, end, side="right"))
+        if first < last:
+            scores = vectors[first:last] @ query
+            candidates.append((entry, times[first:last], vectors[first:last], scores))
+    if not candidates:
+        return []
+    scores = np.concatenate([c[3] for c in candidates])
+    owner = np.concatenate([np.full(len(c[3]), i) for i, c in enumerate(candidates)])
+    row = np.concatenate([np.arange(len(c[3])) for c in candidates])
+    best = np.argsort(-scores, kind="stable")[:n]
+    hits = []
+    for index in best:
+        entry, times, vectors, _ = candidates[owner[index]]
+        vector = vectors[row[index]] if with_vectors else None
+        hits.append(Hit(entry["episode"], entry["path"], float(times[row[index]]), float(scores[index]), vector))
+    return hits
+
+
+def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors) -> list[Hit] | None:
+    """The best n passing frames among the best `wanted` overall; None when
+    fewer than n passed and frames were left unseen (over-fetching fell short)."""
+    by_id = {entry["video_id"]: entry for entry in chosen}
+    candidates = store.nearest(embedding, wanted)
+    passing = [(video_id, t, score) for video_id, t, score in candidates
+               if video_id in by_id and (start is None or t >= start) and (end is None or t <= end)]
+    if len(passing) < n and len(candidates) >= wanted and wanted < store.frame_count():
+        return None
+    passing = passing[:n]
+    vectors = store.vectors_of([(video_id, t) for video_id, t, _ in passing]) if with_vectors else {}
+    return [
+        Hit(by_id[video_id]["episode"], by_id[video_id]["path"], t, score, vectors.get((video_id, t)))
+        for video_id, t, score in passing
+    ]
+
+
+def _frames(entry: dict) -> int:
+    return int(entry.get("frames", 0) or 0)
+
+
+def _share(entry: dict, start: float | None, end: float | None) -> float:
+    """The share of a video's frames inside [start, end], assuming they are spread evenly."""
+    if start is None and end is None:
+        return 1.0
+    duration = entry.get("duration")
+    if not isinstance(duration, (int, float)) or duration <= 0:
+        return 1.0  # unknown length: assume the window keeps everything (over-fetch checks the result)
+    lo = max(0.0, start or 0.0)
+    hi = min(float(duration), float(duration) if end is None else end)
+    return max(0.0, hi - lo) / float(duration)

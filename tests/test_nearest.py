@@ -1,0 +1,144 @@
+"""Filtered nearest-frame search: each way (exact from the vector cache, over-fetch, Chroma's
+filter) returns exactly the filtered top n of a real Chroma store, and the cache never serves stale vectors."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from scenegrep.pipeline import nearest
+from scenegrep.pipeline.encode import ModelInfo
+from scenegrep.pipeline.nearest import nearest_frames
+from scenegrep.pipeline.records import Video
+from scenegrep.pipeline.store import FrameStore, open_client
+
+DIM = 16
+FRAMES = 50  # per video, one every 2 s
+VIDEOS = 6
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """A real embedded store with VIDEOS registered videos of random frame vectors, opened for search."""
+    rng = np.random.default_rng(7)
+    db = str(tmp_path / "db")
+    client = open_client(db)
+    model = ModelInfo(name="synthetic", fingerprint="synthetic01", dim=DIM)
+    writer = FrameStore.for_indexing(client, model, 2.0)
+    times = np.arange(FRAMES) * 2.0
+    truth = {}
+    for i in range(VIDEOS):
+        video = Video(path=f"/archive/ep{i}.mp4", episode=f"ep{i}", video_id=f"{i:016x}")
+        vectors = _unit(rng.standard_normal((FRAMES, DIM)))
+        writer.add_frames(video, list(times), vectors)
+        writer.mark_indexed(video, FRAMES, {"size": 1, "mtime_ns": 1, "hash": "h1", "duration": FRAMES * 2.0})
+        truth[video.video_id] = (video, vectors)
+    store = FrameStore.for_search(client, model, db)
+    return store, writer, truth, rng
+
+
+def _expected(truth, query, n, chosen, start=None, end=None):
+    rows = []
+    for video_id in chosen:
+        video, vectors = truth[video_id]
+        for row, t in enumerate(np.arange(FRAMES) * 2.0):
+            if (start is None or t >= start) and (end is None or t <= end):
+                rows.append((float(vectors[row] @ query), video.episode, float(t), vectors[row]))
+    rows.sort(key=lambda r: -r[0])
+    return rows[:n]
+
+
+class Spy:
+    """Records which store calls a search made (the real store still answers them)."""
+
+    def __init__(self, store, monkeypatch):
+        self.calls = []
+        for name in ("query", "nearest", "frames_of"):
+            real = getattr(store, name)
+            monkeypatch.setattr(store, name, self._wrap(name, real))
+
+    def _wrap(self, name, real):
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            return real(*args, **kwargs)
+        return call
+
+
+@pytest.mark.parametrize("way", ["exact", "overfetch", "chroma"])
+def test_each_way_returns_the_filtered_top_n(way, archive, monkeypatch):
+    store, _, truth, rng = archive
+    limits = {"exact": (10**6, 10**6), "overfetch": (0, 10**6), "chroma": (0, 0)}[way]
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", limits[0])
+    monkeypatch.setattr(nearest, "OVERFETCH_MAX", limits[1])
+    spy = Spy(store, monkeypatch)
+    videos = store.indexed_videos()
+    chosen = [entry for entry in videos if entry["episode"] in ("ep1", "ep3", "ep4", "ep5")]
+    for _ in range(5):
+        query = _unit(rng.standard_normal((1, DIM)))[0]
+        hits = nearest_frames(store, query, 12, videos, chosen, start=20.0, end=70.0, with_vectors=True)
+        expected = _expected(truth, query, 12, [entry["video_id"] for entry in chosen], 20.0, 70.0)
+        assert [(hit.episode, hit.t) for hit in hits] == [(episode, t) for _, episode, t, _ in expected]
+        assert np.allclose([hit.score for hit in hits], [score for score, *_ in expected], atol=1e-5)
+        assert all(np.allclose(hit.vector, vector, atol=1e-6) for hit, (*_, vector) in zip(hits, expected))
+        assert all(hit.path == f"/archive/{hit.episode}.mp4" for hit in hits)
+    answered_by = {"exact": "frames_of", "overfetch": "nearest", "chroma": "query"}[way]
+    assert answered_by in spy.calls
+    assert set(spy.calls) <= {answered_by, "nearest"} if way == "chroma" else set(spy.calls) == {answered_by}
+
+
+def test_the_exact_way_keeps_a_cache_that_follows_the_registry(archive):
+    store, writer, truth, rng = archive
+    videos = store.indexed_videos()
+    chosen = [entry for entry in videos if entry["episode"] == "ep2"]
+    query = _unit(rng.standard_normal((1, DIM)))[0]
+    first = nearest_frames(store, query, 5, videos, chosen)
+    assert len(os.listdir(store.cache.folder)) == 1
+
+    # The cache answers now: the same hits even with Chroma's copy gone.
+    writer.frames.delete(where={"video_id": chosen[0]["video_id"]})
+    assert nearest_frames(store, query, 5, videos, chosen) == first
+
+    # Re-indexed with other content: the registry's new hash misses the cache, Chroma answers.
+    video = truth[chosen[0]["video_id"]][0]
+    vectors = _unit(rng.standard_normal((FRAMES, DIM)))
+    writer.add_frames(video, list(np.arange(FRAMES) * 2.0), vectors)
+    writer.mark_indexed(video, FRAMES, {"size": 1, "mtime_ns": 2, "hash": "h2", "duration": FRAMES * 2.0})
+    videos = store.indexed_videos()
+    chosen = [entry for entry in videos if entry["episode"] == "ep2"]
+    again = nearest_frames(store, query, 5, videos, chosen)
+    best = int(np.argmax(vectors @ query))
+    assert again[0].t == best * 2.0 and abs(again[0].score - float(vectors[best] @ query)) < 1e-5
+    assert len(os.listdir(store.cache.folder)) == 2
+    assert store.cache.forget_others(videos) == 1  # what `prune` does: the stale file goes
+    assert len(os.listdir(store.cache.folder)) == 1
+
+
+def test_a_damaged_video_is_searched_but_not_cached(archive):
+    store, writer, truth, rng = archive
+    video_id = f"{4:016x}"
+    writer.frames.delete(ids=[f"{video_id}:{t * 1_000_000}" for t in (0, 2, 4)])
+    videos = store.indexed_videos()
+    chosen = [entry for entry in videos if entry["video_id"] == video_id]
+    hits = nearest_frames(store, truth[video_id][1][10], 3, videos, chosen)
+    assert hits[0].t == 20.0
+    assert not os.path.exists(store.cache.folder) or not os.listdir(store.cache.folder)
+
+
+def test_frames_of_a_video_being_indexed_are_found_by_an_unfiltered_search(archive):
+    """Searching during a long `index` finds what is stored so far, though that video is not registered yet."""
+    store, writer, truth, rng = archive
+    unfinished = Video(path="/archive/running.mp4", episode="running", video_id="f" * 16)
+    target = truth[f"{0:016x}"][1][0]
+    writer.add_frames(unfinished, [0.0, 2.0], np.stack([target, target]))  # not registered (yet)
+    videos = store.indexed_videos()
+    hits = nearest_frames(store, target, 5, videos)
+    assert {(hit.episode, hit.t) for hit in hits[:3]} == {("running", 0.0), ("running", 2.0), ("ep0", 0.0)}
+    assert hits[0].path in ("/archive/running.mp4", "/archive/ep0.mp4")
+    only_ep0 = nearest_frames(store, target, 5, videos, [entry for entry in videos if entry["episode"] == "ep0"])
+    assert {hit.episode for hit in only_ep0} == {"ep0"} and only_ep0[0].t == 0.0
