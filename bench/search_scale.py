@@ -11,8 +11,9 @@ cloud. Exact search is numpy over all vectors.
     python bench/search_scale.py --sizes 200000   # ~4 min to add 200k frames, then the queries
 
 Each row is one kind of query, answered the way `scenegrep search` answers it
-(`pipeline/nearest.py`: plain HNSW, exact ranking from the vector cache,
-over-fetch, or Chroma's own `where` filter); the baseline row is Chroma's
+(`pipeline/nearest.py`: "index" is Chroma's query, with its `where` filter
+when there is one; "exact" ranks from the vector cache; "overfetch" filters
+a larger unfiltered top m); the baseline row is Chroma's
 `where` filter for the same episode, which every filtered search used before.
 Each query asks for 100 frames, as a search for 10 clips does.
 """
@@ -134,7 +135,7 @@ def main() -> None:
             rows.append(("1 episode", run("episode", episode_of_query)))
             rows.append(("--from 1:00 --to 5:00", run("window", window=(60.0, 300.0))))
             rows.append(("--to 0:10", run("narrow", window=(None, 10.0))))
-            ways = [plan(n, videos, chosen, *window, size).way
+            ways = [plan(n, videos, chosen, *window).way
                     for chosen, window in ((videos, (None, None)), (episode_of_query(0), (None, None)),
                                            (videos, (60.0, 300.0)), (videos, (None, 10.0)))]
             rows = [(f"{label} ({way})", result) for (label, result), way in zip(rows, ways)]

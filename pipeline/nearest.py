@@ -1,9 +1,10 @@
 """The frames nearest to a query vector, within chosen videos and a time window, fast at any size.
 
 Chroma applies a `where` filter by scanning metadata for the whole
-collection: at 200k frames an episode filter costs ~150 ms and a time window
-~700 ms, against ~5 ms unfiltered (bench/search_scale.py). So a filtered
-search picks the cheapest way that still returns exactly the filtered top n:
+collection: at 200k frames an episode filter costs ~60-150 ms and a time
+window ~200-700 ms, against ~10 ms unfiltered (bench/search_scale.py). So a
+filtered search picks the cheapest way that still returns exactly the
+filtered top n:
 
 1. **exact**: when the chosen videos hold few frames (a handful of
    episodes), rank all of their frames in numpy from the local vector cache
@@ -13,12 +14,12 @@ search picks the cheapest way that still returns exactly the filtered top n:
    best m ≈ 2·n·total/kept frames and keep those that pass; the best n
    passing frames among the best m overall are the best n passing frames
    overall, as long as at least n passed.
-3. **Chroma's filter**, when neither applies (a narrow window over a large
-   archive) or over-fetching came up short.
+3. **index**: Chroma's own query, with its filter when there is one: for
+   unfiltered searches, and filters too narrow to over-fetch for.
 
-Frames of a video whose indexing has not finished are not in the registry
-yet: an unfiltered search then leaves the work to Chroma (its metadata names
-them), so a search during a long `index` finds what is stored so far.
+Unfiltered searches also find the frames of a video whose indexing has not
+finished (Chroma's metadata names them; the registry does not yet), so a
+search during a long `index` finds what is stored so far.
 """
 
 from __future__ import annotations
@@ -49,26 +50,22 @@ OVERFETCH_MAX = 2000
 class Plan:
     """How a search finds its frames (see the module docstring)."""
 
-    way: str  # "index" (no filter), "exact", "overfetch" or "where"
-    wanted: int = 0  # candidates asked of the unfiltered index ("index", "overfetch")
+    way: str  # "index" (Chroma's query, with its `where` filter if any), "exact" or "overfetch"
+    wanted: int = 0  # candidates asked of the unfiltered index ("overfetch")
 
 
-def plan(n: int, videos: Sequence[dict], chosen: Sequence[dict], start: float | None, end: float | None,
-         total: int) -> Plan:
-    """The cheapest way to the best `n` of `total` stored frames among the `chosen`
-    registered videos (of `videos`) within [start, end]."""
-    everything = len(chosen) == len(videos)
-    if everything and total > sum(_frames(entry) for entry in videos):
-        # Frames of a video still being indexed (or left by a killed run) are not in the
-        # registry; Chroma's metadata names them, so it answers, and they are found too.
-        return Plan("where")
-    if everything and start is None and end is None:
-        return Plan("index", n)
+def plan(n: int, videos: Sequence[dict], chosen: Sequence[dict], start: float | None, end: float | None) -> Plan:
+    """The cheapest way to the best `n` frames of the `chosen` registered
+    videos (of `videos`) within [start, end]. Reads only the registry:
+    counting a collection costs Chroma ~20 ms at 200k frames."""
+    if len(chosen) == len(videos) and start is None and end is None:
+        return Plan("index")
     if sum(_frames(entry) for entry in chosen) <= EXACT_MAX_FRAMES:
         return Plan("exact")
     kept = sum(_frames(entry) * _share(entry, start, end) for entry in chosen)
-    wanted = math.ceil(n * total / max(kept, 1.0) * OVERFETCH_FACTOR)
-    return Plan("overfetch", wanted) if wanted <= OVERFETCH_MAX else Plan("where")
+    registered = sum(_frames(entry) for entry in videos)
+    wanted = math.ceil(n * registered / max(kept, 1.0) * OVERFETCH_FACTOR)
+    return Plan("overfetch", wanted) if wanted <= OVERFETCH_MAX else Plan("index")
 
 
 def nearest_frames(
@@ -86,16 +83,16 @@ def nearest_frames(
     `chosen` ones, at times `start` ≤ t ≤ `end` (None: no limit).
     `with_vectors` fills each Hit's `vector`."""
     chosen = list(videos if chosen is None else chosen)
-    if n <= 0 or (not chosen and len(videos)):
+    if n <= 0 or (not chosen and videos):
         return []
-    how = plan(n, videos, chosen, start, end, store.frame_count())
+    how = plan(n, videos, chosen, start, end)
     if how.way == "exact":
         return _exact(store, embedding, n, chosen, start, end, with_vectors)
-    if how.way in ("index", "overfetch"):
+    if how.way == "overfetch":
         hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors)
         if hits is not None:
             return hits
-    # Over-fetching came up short (or was never worth it): Chroma's own filter answers.
+    # Unfiltered, or a filter too narrow to over-fetch for (or over-fetching came up short).
     episodes = sorted({entry["episode"] for entry in chosen}) if len(chosen) < len(videos) else None
     return store.query(embedding, n, episodes=episodes, start=start, end=end, with_vectors=with_vectors)
 
@@ -132,7 +129,7 @@ def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors) 
     candidates = store.nearest(embedding, wanted)
     passing = [(video_id, t, score) for video_id, t, score in candidates
                if video_id in by_id and (start is None or t >= start) and (end is None or t <= end)]
-    if len(passing) < n and len(candidates) >= wanted and wanted < store.frame_count():
+    if len(passing) < n and len(candidates) == wanted:  # frames were left unseen
         return None
     passing = passing[:n]
     vectors = store.vectors_of([(video_id, t) for video_id, t, _ in passing]) if with_vectors else {}

@@ -337,10 +337,7 @@ class FrameStore:
         the frame id carries the video and the time (see `frame_id`), which
         makes a large `n` several times cheaper.
         Raises ScenegrepError while a running `index` writes its first frames."""
-        total = self.frames.count()
-        if total == 0:
-            return []
-        result = self._query(embedding, min(n, total), None, ["distances"])
+        result = self._query(embedding, n, None, ["distances"])
         return [(*parse_frame_id(frame), 1.0 - float(distance)) for frame, distance in zip(result["ids"][0], result["distances"][0])]
 
     def vectors_of(self, frames: Sequence[tuple[str, float]]) -> dict[tuple[str, float], np.ndarray]:
@@ -408,11 +405,10 @@ class FrameStore:
         """The `n` frames nearest to `embedding` by cosine similarity, best first,
         among frames of `episodes` at times `start` ≤ t ≤ `end` (None: no limit).
         `with_vectors` also returns each frame's embedding (`Hit.vector`)."""
-        total = self.frames.count()
-        if total == 0 or episodes == []:
+        if episodes == []:
             return []
         include = ["metadatas", "distances"] + (["embeddings"] if with_vectors else [])
-        result = self._query(embedding, min(n, total), frame_filter(episodes, start, end), include)
+        result = self._query(embedding, n, frame_filter(episodes, start, end), include)
         vectors = result["embeddings"][0] if with_vectors else [None] * len(result["ids"][0])
         return [
             Hit(episode=meta["episode"], path=meta["path"], t=float(meta["t"]), score=1.0 - float(distance),
@@ -448,6 +444,8 @@ def _pages(collection, include: list[str], where: dict | None = None) -> Iterabl
         if not page["ids"]:
             return
         yield page
+        if len(page["ids"]) < GET_PAGE_SIZE:  # the last page: spare a query that would come back empty
+            return
         offset += len(page["ids"])
 
 

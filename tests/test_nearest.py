@@ -70,10 +70,10 @@ class Spy:
         return call
 
 
-@pytest.mark.parametrize("way", ["exact", "overfetch", "chroma"])
+@pytest.mark.parametrize("way", ["exact", "overfetch", "index"])
 def test_each_way_returns_the_filtered_top_n(way, archive, monkeypatch):
     store, _, truth, rng = archive
-    limits = {"exact": (10**6, 10**6), "overfetch": (0, 10**6), "chroma": (0, 0)}[way]
+    limits = {"exact": (10**6, 10**6), "overfetch": (0, 10**6), "index": (0, 0)}[way]
     monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", limits[0])
     monkeypatch.setattr(nearest, "OVERFETCH_MAX", limits[1])
     spy = Spy(store, monkeypatch)
@@ -87,9 +87,7 @@ def test_each_way_returns_the_filtered_top_n(way, archive, monkeypatch):
         assert np.allclose([hit.score for hit in hits], [score for score, *_ in expected], atol=1e-5)
         assert all(np.allclose(hit.vector, vector, atol=1e-6) for hit, (*_, vector) in zip(hits, expected))
         assert all(hit.path == f"/archive/{hit.episode}.mp4" for hit in hits)
-    answered_by = {"exact": "frames_of", "overfetch": "nearest", "chroma": "query"}[way]
-    assert answered_by in spy.calls
-    assert set(spy.calls) <= {answered_by, "nearest"} if way == "chroma" else set(spy.calls) == {answered_by}
+    assert set(spy.calls) == {{"exact": "frames_of", "overfetch": "nearest", "index": "query"}[way]}
 
 
 def test_the_exact_way_keeps_a_cache_that_follows_the_registry(archive):
