@@ -50,6 +50,12 @@ preprocessed (3×224×224, 0.3-0.6 MB); on a GPU it is raw RGB (2.7 MB at 720p,
 6 MB at 1080p): 64 of them stay under 0.4 GB, and two encoder batches of
 look-ahead are enough to hide decoding hiccups."""
 
+RAW_BYTES_PER_PREPROCESS = 256 << 20
+"""On a GPU, raw RGB frames of a batch are preprocessed in groups of about this
+many bytes, so a 256-frame batch never holds 256 raw frames (6 GB at 4K):
+a group is one host-to-GPU copy and one resize, and ~100 frames of 720p or 10
+of 4K already keep that copy efficient."""
+
 DECODE_WORKERS = max(1, min(4, (os.cpu_count() or 1) // 4))
 """Videos decoded at once. FFmpeg already decodes one video on every core with
 frame threads; a second video in parallel pays only when there are cores to
@@ -266,18 +272,27 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
     frames = 0
     done_t = 0.0  # video time covered by encoded frames
     times: list[float] = []
-    pixels: list = []
+    prepared: list = []  # model-ready tensors of the batch so far
+    raw: list = []  # frames still in RGB (GPU: preprocessed there, in groups)
+    raw_bytes = 0
     end = _End(0, "")
+
+    def prepare_raw():
+        nonlocal raw_bytes
+        if raw:
+            prepared.append(encoder.preprocess(raw))
+            raw.clear()
+            raw_bytes = 0
 
     def flush_batch():
         nonlocal frames, done_t
-        batch = torch_cat(pixels) if encoder.preprocess_in_loader else encoder.preprocess(pixels)
-        embeddings = encoder.embed_pixels(batch)
+        prepare_raw()
+        embeddings = encoder.embed_pixels(torch_cat(prepared))
         writer.submit(store.add_frames, video, list(times), np.asarray(embeddings))
         progress.advance(times[-1] - done_t, len(times))
         frames, done_t = frames + len(times), times[-1]
         times.clear()
-        pixels.clear()
+        prepared.clear()
 
     while True:
         try:
@@ -291,7 +306,13 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
             end = item
             break
         times.append(item[0])
-        pixels.append(item[1])
+        if encoder.preprocess_in_loader:
+            prepared.append(item[1])
+        else:
+            raw.append(item[1])
+            raw_bytes += item[1].nbytes
+            if raw_bytes >= RAW_BYTES_PER_PREPROCESS:
+                prepare_raw()
         if len(times) >= encoder.batch_size:
             flush_batch()
     if times:

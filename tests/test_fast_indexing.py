@@ -82,3 +82,38 @@ def test_bf16_finds_the_same_clips_as_fp32(tmp_path, tiny_model):
             vector = query_vector(encoder, Query.parse([query])) if kind == "text" else encoder.embed_images([query])[0]
             clips[name] = [(c.episode, round(c.start, 3)) for c in search(store, vector, k=5)]
         assert clips["bf16"][:3] == clips["fp32"][:3], kind
+
+
+def test_raw_frames_are_preprocessed_in_bounded_groups_with_the_same_embeddings(tmp_path, tiny_model, monkeypatch):
+    """The GPU path (raw RGB frames preprocessed next to the model) on this CPU:
+    a batch never holds more than about RAW_BYTES_PER_PREPROCESS of raw frames,
+    and the embeddings equal those of the CPU path."""
+    from scenegrep.pipeline import indexer
+
+    _, cpu_path, _ = build_index(tmp_path / "cpu", tiny_model)
+    import av
+
+    with av.open(str(SAMPLE_VIDEOS / "episode_01.mp4")) as container:
+        stream = container.streams.video[0]
+        frame_bytes = stream.width * stream.height * 3  # all three sample videos share the size
+    monkeypatch.setattr(indexer, "RAW_BYTES_PER_PREPROCESS", 3 * frame_bytes)
+    monkeypatch.setattr(ClipEncoder, "preprocess_in_loader", property(lambda self: False))
+    groups = []
+    real_preprocess = ClipEncoder.preprocess
+
+    def preprocess(self, images):
+        groups.append(sum(image.nbytes for image in images))
+        return real_preprocess(self, images)
+
+    monkeypatch.setattr(ClipEncoder, "preprocess", preprocess)
+    _, raw_path, results = build_index(tmp_path / "raw", tiny_model)
+    assert [r.status for r in results] == ["indexed"] * 3
+    assert groups and max(groups) <= 3 * frame_bytes and len(groups) > len(results)
+
+    def vectors(store):
+        found = store.frames.get(include=["embeddings"])
+        return dict(zip(found["ids"], np.asarray(found["embeddings"])))
+
+    expected, got = vectors(cpu_path), vectors(raw_path)
+    assert got.keys() == expected.keys()
+    assert max(np.abs(got[key] - expected[key]).max() for key in expected) < 1e-5
