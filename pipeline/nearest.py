@@ -14,8 +14,10 @@ filtered top n:
    best m ≈ 2·n·total/kept frames and keep those that pass; the best n
    passing frames among the best m overall are the best n passing frames
    overall, as long as at least n passed.
-3. **index**: Chroma's own query, with its filter when there is one: for
-   unfiltered searches, and filters too narrow to over-fetch for.
+   An unfiltered search is the same with nothing to filter: at least
+   `CANDIDATES_FOR_RECALL` candidates, for recall.
+3. **index**: Chroma's own query with its `where` filter, for filters too
+   narrow to over-fetch for.
 
 Unfiltered searches also find the frames of a video whose indexing has not
 finished (Chroma's metadata names them; the registry does not yet), so a
@@ -36,6 +38,12 @@ EXACT_MAX_FRAMES = 50_000
 """Rank exactly when the chosen videos hold at most this many frames: 50k×512
 float32 is 100 MB and a few ms of numpy; beyond that the index is faster."""
 
+CANDIDATES_FOR_RECALL = 400
+"""Frames asked of the HNSW index at least, whatever n: the index searches
+with a beam as wide as the request, and on 200k archive-shaped vectors
+recall@10 against exact search was 0.966 with a beam of 200 (the collection's
+ef_search) and 0.997 with 400, for 3.5 → 6 ms (bench/search_scale.py)."""
+
 OVERFETCH_FACTOR = 2.0
 """How many more candidates than the filter's expected share: the share is an
 estimate (time windows assume frames spread evenly over each video)."""
@@ -50,7 +58,7 @@ OVERFETCH_MAX = 2000
 class Plan:
     """How a search finds its frames (see the module docstring)."""
 
-    way: str  # "index" (Chroma's query, with its `where` filter if any), "exact" or "overfetch"
+    way: str  # "exact", "overfetch" (also unfiltered searches) or "index" (Chroma's `where` filter)
     wanted: int = 0  # candidates asked of the unfiltered index ("overfetch")
 
 
@@ -59,12 +67,12 @@ def plan(n: int, videos: Sequence[dict], chosen: Sequence[dict], start: float | 
     videos (of `videos`) within [start, end]. Reads only the registry:
     counting a collection costs Chroma ~20 ms at 200k frames."""
     if len(chosen) == len(videos) and start is None and end is None:
-        return Plan("index")
+        return Plan("overfetch", max(n, CANDIDATES_FOR_RECALL))
     if sum(_frames(entry) for entry in chosen) <= EXACT_MAX_FRAMES:
         return Plan("exact")
     kept = sum(_frames(entry) * _share(entry, start, end) for entry in chosen)
     registered = sum(_frames(entry) for entry in videos)
-    wanted = math.ceil(n * registered / max(kept, 1.0) * OVERFETCH_FACTOR)
+    wanted = max(math.ceil(n * registered / max(kept, 1.0) * OVERFETCH_FACTOR), CANDIDATES_FOR_RECALL)
     return Plan("overfetch", wanted) if wanted <= OVERFETCH_MAX else Plan("index")
 
 
@@ -89,10 +97,11 @@ def nearest_frames(
     if how.way == "exact":
         return _exact(store, embedding, n, chosen, start, end, with_vectors)
     if how.way == "overfetch":
-        hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors)
+        everything = len(chosen) == len(videos) and start is None and end is None
+        hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors, everything)
         if hits is not None:
             return hits
-    # Unfiltered, or a filter too narrow to over-fetch for (or over-fetching came up short).
+    # A filter too narrow to over-fetch for, or over-fetching came up short.
     episodes = sorted({entry["episode"] for entry in chosen}) if len(chosen) < len(videos) else None
     return store.query(embedding, n, episodes=episodes, start=start, end=end, with_vectors=with_vectors)
 
@@ -122,21 +131,28 @@ def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
     return hits
 
 
-def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors) -> list[Hit] | None:
+def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors, everything=False) -> list[Hit] | None:
     """The best n passing frames among the best `wanted` overall; None when
-    fewer than n passed and frames were left unseen (over-fetching fell short)."""
+    fewer than n passed and frames were left unseen (over-fetching fell short).
+    With `everything`, frames of unregistered videos pass too (a video being
+    indexed: its names come from Chroma's metadata)."""
     by_id = {entry["video_id"]: entry for entry in chosen}
     candidates = store.nearest(embedding, wanted)
     passing = [(video_id, t, score) for video_id, t, score in candidates
-               if video_id in by_id and (start is None or t >= start) and (end is None or t <= end)]
+               if (everything or video_id in by_id) and (start is None or t >= start) and (end is None or t <= end)]
     if len(passing) < n and len(candidates) == wanted:  # frames were left unseen
         return None
     passing = passing[:n]
-    vectors = store.vectors_of([(video_id, t) for video_id, t, _ in passing]) if with_vectors else {}
-    return [
-        Hit(by_id[video_id]["episode"], by_id[video_id]["path"], t, score, vectors.get((video_id, t)))
-        for video_id, t, score in passing
-    ]
+    unnamed = {(video_id, t) for video_id, t, _ in passing if video_id not in by_id}
+    records = store.frame_records([(video_id, t) for video_id, t, _ in passing if with_vectors or (video_id, t) in unnamed],
+                                  vectors=with_vectors, metadata=bool(unnamed))
+    hits = []
+    for video_id, t, score in passing:
+        meta, vector = records.get((video_id, t), (None, None))
+        names = by_id.get(video_id) or meta
+        if names:  # None only for a frame deleted since the query: skip it
+            hits.append(Hit(names["episode"], names["path"], t, score, vector))
+    return hits
 
 
 def _frames(entry: dict) -> int:

@@ -340,12 +340,17 @@ class FrameStore:
         result = self._query(embedding, n, None, ["distances"])
         return [(*parse_frame_id(frame), 1.0 - float(distance)) for frame, distance in zip(result["ids"][0], result["distances"][0])]
 
-    def vectors_of(self, frames: Sequence[tuple[str, float]]) -> dict[tuple[str, float], np.ndarray]:
-        """The stored embeddings of these (video id, time) frames, by (video id, time)."""
-        if not frames:
+    def frame_records(self, frames: Sequence[tuple[str, float]], vectors: bool = False, metadata: bool = False
+                      ) -> dict[tuple[str, float], tuple[dict | None, np.ndarray | None]]:
+        """(metadata, embedding) of these (video id, time) frames, each None unless asked for."""
+        include = (["embeddings"] if vectors else []) + (["metadatas"] if metadata else [])
+        if not frames or not include:
             return {}
-        found = self.frames.get(ids=[frame_id(video_id, t) for video_id, t in frames], include=["embeddings"])
-        return {parse_frame_id(frame): np.asarray(vector, np.float32) for frame, vector in zip(found["ids"], found["embeddings"])}
+        found = self.frames.get(ids=[frame_id(video_id, t) for video_id, t in frames], include=include)
+        metas = found["metadatas"] if metadata else [None] * len(found["ids"])
+        embeddings = found["embeddings"] if vectors else [None] * len(found["ids"])
+        return {parse_frame_id(frame): (meta, None if vector is None else np.asarray(vector, np.float32))
+                for frame, meta, vector in zip(found["ids"], metas, embeddings)}
 
     def frames_of(self, entries: Sequence[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(times ascending, vectors) of each registered video in `entries`, by
