@@ -67,6 +67,7 @@ def main() -> None:
     from scenegrep.pipeline.encode import ModelInfo
     from scenegrep.pipeline.nearest import nearest_frames, plan
     from scenegrep.pipeline.records import Video
+    from scenegrep.pipeline.search import Filters, search
     from scenegrep.pipeline.store import FrameStore, open_client
 
     n = 100  # frames a 10-clip search asks for
@@ -143,6 +144,15 @@ def main() -> None:
             for label, (p50, p95, recall) in rows:
                 print(f"{size:8d} {label:44} {p50:8.1f} {p95:8.1f} {recall:10.3f} {baseline[1] / p95:15.1f}x", flush=True)
             print(f"{size:8d} first search of an episode (fills its vector cache from Chroma): {cold_ms:.1f} ms", flush=True)
+            for label, filters_of in (("no filter", lambda qi: Filters()),
+                                      ("1 episode", lambda qi: Filters((episode_of_query(qi)[0]["episode"],)))):
+                latencies = []
+                for qi, query in enumerate(queries):
+                    began = time.perf_counter()
+                    search(store, query, 10, filters=filters_of(qi))
+                    latencies.append((time.perf_counter() - began) * 1000)
+                print(f"{size:8d} search.search, 10 clips, {label} (registry read and clip shaping included): "
+                      f"p50 {np.percentile(latencies, 50):.1f} ms, p95 {np.percentile(latencies, 95):.1f} ms", flush=True)
 
 
 if __name__ == "__main__":
