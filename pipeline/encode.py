@@ -200,6 +200,7 @@ class ClipEncoder:
             if not self._loaded:
                 self._load()
                 self._loaded = True
+                self.__dict__.pop("_numpy_text_encoder", None)  # text now runs on the loaded model: free its copy
         return self
 
     def _load(self) -> None:

@@ -2,18 +2,20 @@
 
 Chroma applies a `where` filter by scanning metadata for the whole
 collection: at 200k frames an episode filter costs ~60-150 ms and a time
-window ~200-700 ms, against ~10 ms unfiltered (bench/search_scale.py). So a
-filtered search picks the cheapest way that still returns exactly the
-filtered top n:
+window ~140-700 ms, against ~3-15 ms unfiltered (bench/search_scale.py). So
+a filtered search picks the cheapest way that still returns the filtered
+top n:
 
 1. **exact**: when the chosen videos hold few frames (a handful of
    episodes), rank all of their frames in numpy from the local vector cache
-   (`pipeline/vector_cache.py`; filled from Chroma on first use).
+   (`pipeline/vector_cache.py`; filled from Chroma on first use): the true
+   filtered top n.
 2. **over-fetch**: otherwise, when the filter keeps a good share of the
    frames (a time window, many episodes), ask the unfiltered index for the
    best m ≈ 2·n·total/kept frames and keep those that pass; the best n
    passing frames among the best m overall are the best n passing frames
-   overall, as long as at least n passed.
+   overall, as long as at least n passed (and as far as the HNSW index
+   found the true best m: recall@10 0.97-1.0 at 200k, bench/search_scale.py).
    An unfiltered search is the same with nothing to filter: at least
    `CANDIDATES_FOR_RECALL` candidates, for recall.
 3. **index**: Chroma's own query with its `where` filter, for filters too
@@ -36,13 +38,17 @@ from .records import Hit
 
 EXACT_MAX_FRAMES = 50_000
 """Rank exactly when the chosen videos hold at most this many frames: 50k×512
-float32 is 100 MB and a few ms of numpy; beyond that the index is faster."""
+float32 is 100 MB and a few ms of numpy; beyond that the index is faster.
+Videos not cached yet cost one Chroma fetch first (~0.1 s per 660-frame
+episode at 200k frames), once."""
 
 CANDIDATES_FOR_RECALL = 400
 """Frames asked of the HNSW index at least, whatever n: the index searches
-with a beam as wide as the request, and on 200k archive-shaped vectors
-recall@10 against exact search was 0.966 with a beam of 200 (the collection's
-ef_search) and 0.997 with 400, for 3.5 → 6 ms (bench/search_scale.py)."""
+with a beam as wide as the request. On one store of 200k archive-shaped
+vectors recall@10 against exact search was 0.966 with a beam of 200 (the
+collection's ef_search) and 0.997 with 400, for 3.5 → 6 ms; freshly built
+stores in bench/search_scale.py gave 0.932 at 200 and 0.970-0.978 at 400
+(each build's graph differs)."""
 
 OVERFETCH_FACTOR = 2.0
 """How many more candidates than the filter's expected share: the share is an
@@ -62,12 +68,14 @@ class Plan:
     wanted: int = 0  # candidates asked of the unfiltered index ("overfetch")
 
 
-def plan(n: int, videos: Sequence[dict], chosen: Sequence[dict], start: float | None, end: float | None) -> Plan:
+def plan(n: int, videos: Sequence[dict], chosen: Sequence[dict] | None, start: float | None,
+         end: float | None) -> Plan:
     """The cheapest way to the best `n` frames of the `chosen` registered
-    videos (of `videos`) within [start, end]. Reads only the registry:
-    counting a collection costs Chroma ~20 ms at 200k frames."""
-    if len(chosen) == len(videos) and start is None and end is None:
+    videos (None: no episode filter) of `videos`, within [start, end]. Reads
+    only the registry: counting a collection costs Chroma ~20 ms at 200k frames."""
+    if chosen is None and start is None and end is None:
         return Plan("overfetch", max(n, CANDIDATES_FOR_RECALL))
+    chosen = videos if chosen is None else chosen
     if sum(_frames(entry) for entry in chosen) <= EXACT_MAX_FRAMES:
         return Plan("exact")
     kept = sum(_frames(entry) * _share(entry, start, end) for entry in chosen)
@@ -88,22 +96,29 @@ def nearest_frames(
 ) -> list[Hit]:
     """The `n` frames of `store` (a FrameStore) nearest to `embedding`, best
     first, among the registered `videos` (registry entries), or only the
-    `chosen` ones, at times `start` ≤ t ≤ `end` (None: no limit).
-    `with_vectors` fills each Hit's `vector`."""
-    chosen = list(videos if chosen is None else chosen)
-    if n <= 0 or (not chosen and videos):
-        return []
+    `chosen` ones (None: no episode filter), at times `start` ≤ t ≤ `end`
+    (None: no limit). `with_vectors` fills each Hit's `vector`.
+
+    Only an unfiltered search also returns frames of unregistered videos (one
+    being indexed); a filtered one looks at registered videos only, whichever
+    way it takes."""
+    unfiltered = chosen is None and start is None and end is None
     how = plan(n, videos, chosen, start, end)
+    chosen = list(videos if chosen is None else chosen)
+    if n <= 0 or (not unfiltered and not chosen):
+        return []
     if how.way == "exact":
         return _exact(store, embedding, n, chosen, start, end, with_vectors)
     if how.way == "overfetch":
-        everything = len(chosen) == len(videos) and start is None and end is None
-        hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors, everything)
+        hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors, unfiltered)
         if hits is not None:
             return hits
-    # A filter too narrow to over-fetch for, or over-fetching came up short.
+    # A filter too narrow to over-fetch for, or over-fetching came up short: Chroma's
+    # filter answers, and frames of unregistered videos sharing a name are dropped.
     episodes = sorted({entry["episode"] for entry in chosen}) if len(chosen) < len(videos) else None
-    return store.query(embedding, n, episodes=episodes, start=start, end=end, with_vectors=with_vectors)
+    paths = {entry["path"] for entry in chosen}
+    hits = store.query(embedding, n, episodes=episodes, start=start, end=end, with_vectors=with_vectors)
+    return [hit for hit in hits if hit.path in paths]
 
 
 def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:

@@ -32,6 +32,10 @@ LEGACY_EOS_TOKEN_ID = 2
 end-of-text token is then found as the highest token id (argmax), as the
 original CLIP did. Other configs name the real end-of-text id."""
 
+TEXT_DEFAULTS = {"num_attention_heads": 8, "num_hidden_layers": 12, "layer_norm_eps": 1e-5,
+                 "hidden_act": "quick_gelu", "eos_token_id": 49407, "max_position_embeddings": 77}
+"""transformers' CLIPTextConfig defaults, for keys a saved config leaves out."""
+
 
 def _quick_gelu(x: np.ndarray) -> np.ndarray:
     return x / (1.0 + np.exp(-1.702 * x))
@@ -41,7 +45,13 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf to within 1.5e-7 (Abramowitz & Stegun 7.1.26): numpy has no erf, and
+    float32 arithmetic carries ~6e-8 anyway."""
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
+    return np.sign(x) * (1.0 - poly * np.exp(-a * a))
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -84,16 +94,19 @@ def cached_hub_file(repo_id: str, filename: str) -> str | None:
 class NumpyTextEncoder:
     """A CLIP model's text tower on the CPU in float32 numpy. Build with `open`."""
 
-    def __init__(self, config: dict, weights: dict[str, np.ndarray], tokenizer, projection: np.ndarray):
-        text = config["text_config"]
+    def __init__(self, text: dict, weights: dict[str, np.ndarray], tokenizer, projection: np.ndarray):
+        """`text`: the text config with every TEXT_DEFAULTS key present."""
         self.heads = int(text["num_attention_heads"])
         self.layers = int(text["num_hidden_layers"])
-        self.eps = float(text.get("layer_norm_eps", 1e-5))
-        self.activation = ACTIVATIONS[text.get("hidden_act", "quick_gelu")]
-        self.eos_token_id = int(text.get("eos_token_id", LEGACY_EOS_TOKEN_ID))
+        self.eps = float(text["layer_norm_eps"])
+        self.activation = ACTIVATIONS[text["hidden_act"]]
+        self.eos_token_id = int(text["eos_token_id"])
         self.weights = weights
         self.tokenizer = tokenizer
         self.projection = projection
+        width = weights["embeddings.token_embedding.weight"].shape[1]
+        if width % self.heads or f"encoder.layers.{self.layers - 1}.mlp.fc2.weight" not in weights:
+            raise ValueError("the config does not match the weights")
 
     @classmethod
     def open(cls, name: str) -> "NumpyTextEncoder | None":
@@ -105,8 +118,9 @@ class NumpyTextEncoder:
         try:
             with open(files["config.json"], encoding="utf-8") as fh:
                 config = json.load(fh)
-            text = config.get("text_config") or {}
-            if text.get("hidden_act", "quick_gelu") not in ACTIVATIONS or config.get("model_type") not in (None, "clip"):
+            # As transformers reads a CLIP config: text_config_dict, when present, wins.
+            text = {**TEXT_DEFAULTS, **(config.get("text_config") or {}), **(config.get("text_config_dict") or {})}
+            if text["hidden_act"] not in ACTIVATIONS or config.get("model_type") not in (None, "clip"):
                 return None
             from safetensors import safe_open
             from tokenizers import Tokenizer
@@ -119,11 +133,11 @@ class NumpyTextEncoder:
                            for key in keys if key.startswith(TEXT_PREFIX)}
                 projection = tensors.get_tensor("text_projection.weight").astype(np.float32, copy=False)
             tokenizer = Tokenizer.from_file(files[TOKENIZER_FILE])
-        except Exception:  # unreadable files; safetensors and tokenizers raise kinds of their own
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(int(text["max_position_embeddings"]))
+            return cls(text, weights, tokenizer, projection)
+        except Exception:  # unreadable or unexpected files; safetensors and tokenizers raise kinds of their own
             return None
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(int(text.get("max_position_embeddings", 77)))
-        return cls(config, weights, tokenizer, projection)
 
     def token_ids(self, text: str) -> list[int]:
         """The token ids transformers' tokenizer gives `text` (start and end tokens included)."""
@@ -151,7 +165,7 @@ class NumpyTextEncoder:
             end = int(ids_array.argmax())
         else:
             matches = np.nonzero(ids_array == self.eos_token_id)[0]
-            end = int(matches[0]) if len(matches) else len(ids) - 1
+            end = int(matches[0]) if len(matches) else 0  # as transformers: argmax of an all-False mask
         return x[end]
 
     def _attention(self, x: np.ndarray, prefix: str) -> np.ndarray:

@@ -65,8 +65,13 @@ def default_db_path() -> str:
 
 
 def location(db: str | None, url: str | None) -> str:
-    """How messages name the index: the server URL or the folder."""
-    return url or db or default_db_path()
+    """How messages (and the vector cache) name the index: the server URL,
+    with its scheme spelled out in lower case (`host:8000` → `http://host:8000`),
+    or the folder."""
+    if url:
+        parsed = urlparse(url.strip() if "://" in url else f"http://{url.strip()}")
+        return parsed._replace(scheme=parsed.scheme.lower()).geturl()
+    return db or default_db_path()
 
 
 def open_client(db: str | None = None, url: str | None = None, create: bool = True):

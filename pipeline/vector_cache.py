@@ -47,10 +47,17 @@ class VectorCache:
 
     def load(self, entry: dict) -> tuple[np.ndarray, np.ndarray] | None:
         """(times sorted ascending, vectors) of the registered video `entry`, or None if not cached."""
+        path = self._path(entry)
         try:
-            with np.load(self._path(entry)) as data:
+            with np.load(path) as data:
                 return data["times"], data["vectors"]
-        except (OSError, KeyError, ValueError):  # not cached, or a damaged file: fetch again
+        except FileNotFoundError:
+            return None
+        except Exception:  # a damaged file (cut short by a crash: EOFError, BadZipFile, ...): fetch again
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
             return None
 
     def save(self, entry: dict, times: np.ndarray, vectors: np.ndarray) -> None:

@@ -140,3 +140,66 @@ def test_frames_of_a_video_being_indexed_are_found_by_an_unfiltered_search(archi
     assert hits[0].path in ("/archive/running.mp4", "/archive/ep0.mp4")
     only_ep0 = nearest_frames(store, target, 5, videos, [entry for entry in videos if entry["episode"] == "ep0"])
     assert {hit.episode for hit in only_ep0} == {"ep0"} and only_ep0[0].t == 0.0
+
+
+def test_overfetch_below_the_whole_collection_and_its_fallback_stay_exact(archive, monkeypatch):
+    """Over-fetching fewer candidates than the store holds: enough pass (answered by the
+    unfiltered index alone), or too few pass and Chroma's filter answers; exact either way."""
+    store, _, truth, rng = archive
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 0)
+    monkeypatch.setattr(nearest, "CANDIDATES_FOR_RECALL", 1)
+    videos = store.indexed_videos()
+    chosen = [entry for entry in videos if entry["episode"] in ("ep1", "ep3", "ep4", "ep5")]
+    for factor, answered_by in ((2.0, {"nearest"}), (0.05, {"nearest", "query"})):
+        monkeypatch.setattr(nearest, "OVERFETCH_FACTOR", factor)
+        wanted = nearest.plan(12, videos, chosen, 20.0, 70.0).wanted
+        assert 0 < wanted < VIDEOS * FRAMES
+        for _ in range(5):
+            spy = Spy(store, monkeypatch)
+            query = _unit(rng.standard_normal((1, DIM)))[0]
+            hits = nearest_frames(store, query, 12, videos, chosen, start=20.0, end=70.0)
+            expected = _expected(truth, query, 12, [entry["video_id"] for entry in chosen], 20.0, 70.0)
+            assert [(hit.episode, hit.t) for hit in hits] == [(episode, t) for _, episode, t, _ in expected]
+            assert set(spy.calls) == answered_by
+
+
+@pytest.mark.parametrize("way", ["exact", "overfetch", "index"])
+def test_a_filter_matching_every_episode_still_leaves_out_unregistered_frames(way, archive, monkeypatch):
+    store, writer, truth, rng = archive
+    limits = {"exact": (10**6, 10**6), "overfetch": (0, 10**6), "index": (0, 0)}[way]
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", limits[0])
+    monkeypatch.setattr(nearest, "OVERFETCH_MAX", limits[1])
+    target = truth[f"{0:016x}"][1][0]
+    for video in (Video("/elsewhere/other.mp4", "other", "e" * 16), Video("/elsewhere/ep1.mp4", "ep1", "d" * 16)):
+        writer.add_frames(video, [0.0, 2.0], np.stack([target, target]))  # stored, not registered
+    videos = store.indexed_videos()
+    hits = nearest_frames(store, target, 10, videos, list(videos))  # e.g. --episode 'ep*'
+    assert hits and all(hit.path.startswith("/archive/") for hit in hits)
+    assert (hits[0].episode, hits[0].t) == ("ep0", 0.0)
+
+
+def test_a_damaged_cache_file_is_fetched_again(archive):
+    store, _, truth, rng = archive
+    videos = store.indexed_videos()
+    chosen = [entry for entry in videos if entry["episode"] == "ep3"]
+    query = _unit(rng.standard_normal((1, DIM)))[0]
+    first = nearest_frames(store, query, 5, videos, chosen)
+    (cached,) = os.listdir(store.cache.folder)
+    path = os.path.join(store.cache.folder, cached)
+    for damage in (b"", open(path, "rb").read()[:100]):  # empty, and cut short
+        with open(path, "wb") as fh:
+            fh.write(damage)
+        assert nearest_frames(store, query, 5, videos, chosen) == first
+        assert os.path.getsize(path) > 1000  # written whole again
+
+
+def test_server_urls_name_one_cache_folder_however_they_are_written(tmp_path, monkeypatch):
+    from scenegrep.pipeline.store import location
+    from scenegrep.pipeline.vector_cache import cache_folder
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folders = {cache_folder(location(None, url), "sg-x") for url in
+               ("localhost:8000", "http://localhost:8000", "HTTP://localhost:8000", " http://localhost:8000/ ")}
+    (folder,) = folders
+    assert folder.startswith(str(tmp_path)) and "localhost" not in folder
+    assert cache_folder(location(str(tmp_path / "db"), None), "sg-x") == str(tmp_path / "db" / "vectors" / "sg-x")

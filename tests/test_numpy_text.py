@@ -81,6 +81,40 @@ def test_models_it_cannot_mirror_fall_back_to_transformers(tiny_model, tmp_path)
     assert NumpyTextEncoder.open(str(tmp_path / "no such model")) is None
 
 
+@pytest.mark.parametrize("change", ["no heads", "text_config_dict", "no eos id", "heads not dividing width"])
+def test_configs_with_missing_or_moved_keys_match_transformers_or_fall_back(change, tmp_path):
+    """transformers fills in CLIPTextConfig defaults and prefers text_config_dict: the numpy path
+    either reads the config the same way or steps aside; a text search never fails on it."""
+    from scenegrep.pipeline.encode import ClipEncoder
+    from scenegrep.pipeline.numpy_text import NumpyTextEncoder
+
+    folder = shutil.copytree(SAMPLE_VIDEOS / "mini_clip", tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    text = config["text_config"]
+    if change == "no heads":
+        del text["num_attention_heads"]
+    elif change == "text_config_dict":
+        config["text_config_dict"] = {**text, "num_attention_heads": 2}
+    elif change == "no eos id":
+        del text["eos_token_id"]
+    else:
+        text["num_attention_heads"] = 7
+    (folder / "config.json").write_text(json.dumps(config))
+    try:
+        expected, _ = _transformers_vectors(str(folder), TEXTS[:3])
+    except Exception:  # transformers refuses the config too: then only "no crash" is asked of us
+        expected = None
+    encoder = NumpyTextEncoder.open(str(folder))
+    if encoder is not None and expected is not None:
+        assert np.abs(encoder.embed_texts(TEXTS[:3]) - expected).max() < 1e-5
+    if change == "heads not dividing width":
+        assert encoder is None
+    else:
+        assert encoder is not None
+    if expected is not None:
+        assert np.abs(ClipEncoder(str(folder), device="cpu").embed_texts(TEXTS[:3]) - expected).max() < 1e-5
+
+
 def test_a_text_search_imports_neither_torch_nor_transformers(shared_index, tmp_path):
     """The cold-start promise: a text query runs without the heavy imports."""
     script = (
