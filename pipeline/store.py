@@ -454,9 +454,7 @@ def _pages(collection, include: list[str], where: dict | None = None) -> Iterabl
         if not page["ids"]:
             return
         yield page
-        if len(page["ids"]) < GET_PAGE_SIZE:  # the last page: spare a query that would come back empty
-            return
-        offset += len(page["ids"])
+        offset += len(page["ids"])  # no early stop on a short page: a server may cap pages below our limit
 
 
 
