@@ -70,12 +70,17 @@ class Spy:
         return call
 
 
+def force_way(way: str, monkeypatch) -> None:
+    """Make the planner choose `way` for any filtered search of this small store."""
+    exact_max, overfetch_max = {"exact": (10**6, 10**6), "overfetch": (0, 10**6), "index": (0, 0)}[way]
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", exact_max)
+    monkeypatch.setattr(nearest, "OVERFETCH_MAX", overfetch_max)
+
+
 @pytest.mark.parametrize("way", ["exact", "overfetch", "index"])
 def test_each_way_returns_the_filtered_top_n(way, archive, monkeypatch):
     store, _, truth, rng = archive
-    limits = {"exact": (10**6, 10**6), "overfetch": (0, 10**6), "index": (0, 0)}[way]
-    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", limits[0])
-    monkeypatch.setattr(nearest, "OVERFETCH_MAX", limits[1])
+    force_way(way, monkeypatch)
     spy = Spy(store, monkeypatch)
     videos = store.indexed_videos()
     chosen = [entry for entry in videos if entry["episode"] in ("ep1", "ep3", "ep4", "ep5")]
@@ -90,12 +95,17 @@ def test_each_way_returns_the_filtered_top_n(way, archive, monkeypatch):
     assert set(spy.calls) == {{"exact": "frames_of", "overfetch": "nearest", "index": "query"}[way]}
 
 
+def search_one_episode(store, rng, episode: str):
+    """(registry, chosen entries, query, the first top-5 hits) of a random query within `episode`."""
+    videos = store.indexed_videos()
+    chosen = [entry for entry in videos if entry["episode"] == episode]
+    query = _unit(rng.standard_normal((1, DIM)))[0]
+    return videos, chosen, query, nearest_frames(store, query, 5, videos, chosen)
+
+
 def test_the_exact_way_keeps_a_cache_that_follows_the_registry(archive):
     store, writer, truth, rng = archive
-    videos = store.indexed_videos()
-    chosen = [entry for entry in videos if entry["episode"] == "ep2"]
-    query = _unit(rng.standard_normal((1, DIM)))[0]
-    first = nearest_frames(store, query, 5, videos, chosen)
+    videos, chosen, query, first = search_one_episode(store, rng, "ep2")
     assert len(os.listdir(store.cache.folder)) == 1
 
     # The cache answers now: the same hits even with Chroma's copy gone.
@@ -166,9 +176,7 @@ def test_overfetch_below_the_whole_collection_and_its_fallback_stay_exact(archiv
 @pytest.mark.parametrize("way", ["exact", "overfetch", "index"])
 def test_a_filter_matching_every_episode_still_leaves_out_unregistered_frames(way, archive, monkeypatch):
     store, writer, truth, rng = archive
-    limits = {"exact": (10**6, 10**6), "overfetch": (0, 10**6), "index": (0, 0)}[way]
-    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", limits[0])
-    monkeypatch.setattr(nearest, "OVERFETCH_MAX", limits[1])
+    force_way(way, monkeypatch)
     target = truth[f"{0:016x}"][1][0]
     for video in (Video("/elsewhere/other.mp4", "other", "e" * 16), Video("/elsewhere/ep1.mp4", "ep1", "d" * 16)):
         writer.add_frames(video, [0.0, 2.0], np.stack([target, target]))  # stored, not registered
@@ -180,10 +188,7 @@ def test_a_filter_matching_every_episode_still_leaves_out_unregistered_frames(wa
 
 def test_a_damaged_cache_file_is_fetched_again(archive):
     store, _, truth, rng = archive
-    videos = store.indexed_videos()
-    chosen = [entry for entry in videos if entry["episode"] == "ep3"]
-    query = _unit(rng.standard_normal((1, DIM)))[0]
-    first = nearest_frames(store, query, 5, videos, chosen)
+    videos, chosen, query, first = search_one_episode(store, rng, "ep3")
     (cached,) = os.listdir(store.cache.folder)
     path = os.path.join(store.cache.folder, cached)
     for damage in (b"", open(path, "rb").read()[:100]):  # empty, and cut short
