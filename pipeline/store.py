@@ -382,7 +382,8 @@ class FrameStore:
                 times = np.asarray(times, np.float64)
                 vectors = np.asarray(vectors, np.float32).reshape(len(times), self.info.dim)
                 order = np.argsort(times, kind="stable")
-                found[entry["video_id"]] = (times[order], vectors[order])
+                times, vectors = times[order], vectors[order]
+                found[entry["video_id"]] = (times, vectors)
                 if self.cache and len(times) == int(entry.get("frames", -1)):  # never cache a damaged video
                     self.cache.save(entry, times, vectors)
         return found

@@ -61,13 +61,13 @@ class VectorCache:
             return None
 
     def save(self, entry: dict, times: np.ndarray, vectors: np.ndarray) -> None:
-        """Keep the frames of `entry` (best effort: a cache that cannot be written is only slower)."""
-        order = np.argsort(times, kind="stable")
+        """Keep the frames of `entry`, `times` ascending (best effort: a cache that
+        cannot be written is only slower)."""
         try:
             os.makedirs(self.folder, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             with os.fdopen(handle, "wb") as fh:
-                np.savez(fh, times=np.asarray(times, np.float64)[order], vectors=np.asarray(vectors, np.float32)[order])
+                np.savez(fh, times=np.asarray(times, np.float64), vectors=np.asarray(vectors, np.float32))
             os.replace(temporary, self._path(entry))
         except OSError:
             try:
