@@ -161,11 +161,12 @@ def run_scenegrep(path: str, model: str, every: float, db: str, precision: str) 
     """The shipped path: index_videos with overlapped stages."""
     from scenegrep.pipeline.encode import ClipEncoder
     from scenegrep.pipeline.files import video_for
+    from scenegrep.pipeline.index_access import Location, open_index
     from scenegrep.pipeline.indexer import index_videos
-    from scenegrep.pipeline.store import FrameStore, open_client
 
     encoder = ClipEncoder(model, device="cpu", precision=precision).load()  # model load is not a stage
-    store = FrameStore.for_indexing(open_client(db), encoder.info, every)
+    with open_index(Location(db=db), write=True) as opened:
+        store = opened.for_writing(encoder.info, every)
     start = time.perf_counter()
     results = list(index_videos([video_for(path)], encoder, store))
     assert results[0].status == "indexed", results[0].reason
@@ -192,8 +193,8 @@ def run_encode(path: str, model: str, every: float, db: str, precision: str) -> 
 
     from scenegrep.pipeline.encode import ClipEncoder
     from scenegrep.pipeline.files import video_for
+    from scenegrep.pipeline.index_access import Location, open_index
     from scenegrep.pipeline.sample import VideoSampler
-    from scenegrep.pipeline.store import FrameStore, open_client
 
     video = video_for(path)
     with VideoSampler(video, every) as sampler:
@@ -206,7 +207,8 @@ def run_encode(path: str, model: str, every: float, db: str, precision: str) -> 
     vectors = np.concatenate([encoder.embed_pixels(torch.cat(prepared[i : i + encoder.batch_size]))
                               for i in range(0, len(prepared), encoder.batch_size)])
     t2 = time.perf_counter()
-    store = FrameStore.for_indexing(open_client(db), encoder.info, every)
+    with open_index(Location(db=db), write=True) as opened:
+        store = opened.for_writing(encoder.info, every)
     t3 = time.perf_counter()
     for i in range(0, len(decoded), encoder.batch_size):
         store.add_frames(video, [f.t for f in decoded[i : i + encoder.batch_size]], vectors[i : i + encoder.batch_size])

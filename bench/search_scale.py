@@ -68,7 +68,7 @@ def main() -> None:
     from scenegrep.pipeline.nearest import nearest_frames, plan
     from scenegrep.pipeline.records import Video
     from scenegrep.pipeline.search import Filters, search
-    from scenegrep.pipeline.store import FrameStore, open_client
+    from scenegrep.pipeline.index_access import Location, open_index
 
     n = 100  # frames a 10-clip search asks for
     print(f"{'frames':>8} {'query':44} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>10} {'vs baseline p95':>16}")
@@ -79,9 +79,9 @@ def main() -> None:
         first_row = np.searchsorted(episode_of, np.arange(episodes))
         times = (np.arange(size) - first_row[episode_of]) * 2.0  # a frame every 2 s within its episode
         with tempfile.TemporaryDirectory() as db:
-            client = open_client(db)
             model = ModelInfo(name="bench", fingerprint="bench", dim=DIM)
-            writer = FrameStore.for_indexing(client, model, 2.0)
+            with open_index(Location(db=db), write=True) as opened:
+                writer = opened.for_writing(model, 2.0)
             start = time.perf_counter()
             for ep in range(episodes):
                 rows = np.nonzero(episode_of == ep)[0]
@@ -90,7 +90,8 @@ def main() -> None:
                 writer.mark_indexed(video, len(rows), {"size": 1, "mtime_ns": 1, "hash": f"h{ep}",
                                                        "duration": float(len(rows) * 2.0)})
             print(f"{size:8d} frames added in {time.perf_counter() - start:.1f} s", flush=True)
-            store = FrameStore.for_search(client, model, db)
+            with open_index(Location(db=db)) as opened:
+                store = opened.for_reading(model)
             videos = store.indexed_videos()
             first_row_of = {f"ep{ep:04d}": int(first_row[ep]) for ep in range(episodes)}
 
@@ -104,7 +105,7 @@ def main() -> None:
                     chosen = chosen_of(qi) if chosen_of else None
                     allowed = np.ones(size, bool)
                     if chosen is not None:
-                        allowed &= np.isin(episode_of, [int(entry["episode"][2:]) for entry in chosen])
+                        allowed &= np.isin(episode_of, [int(entry.episode[2:]) for entry in chosen])
                     if window[0] is not None:
                         allowed &= times >= window[0]
                     if window[1] is not None:
@@ -126,10 +127,10 @@ def main() -> None:
 
             nearest_frames(store, queries[0], n, videos)  # the first query loads the HNSW index
             chroma_where = lambda query, chosen, window: store.query(  # noqa: E731
-                query, n, episodes=[entry["episode"] for entry in chosen], with_vectors=True)
+                query, n, episodes=[entry.episode for entry in chosen], with_vectors=True)
             baseline = run("baseline", episode_of_query, answer=chroma_where)
             rows = [("no filter", run("plain"))]
-            first_of = {entry["video_id"]: entry for qi in range(len(queries)) for entry in episode_of_query(qi)}
+            first_of = {entry.video_id: entry for qi in range(len(queries)) for entry in episode_of_query(qi)}
             cold_start = time.perf_counter()
             for entry in first_of.values():  # fills the vector cache for the episodes the next row uses
                 store.frames_of([entry])
@@ -147,7 +148,7 @@ def main() -> None:
             print(f"{size:8d} first search of an episode (fills its vector cache from Chroma): {cold_ms:.1f} ms "
                   f"(mean of {len(first_of)} episodes)", flush=True)
             for label, filters_of in (("no filter", lambda qi: Filters()),
-                                      ("1 episode", lambda qi: Filters((episode_of_query(qi)[0]["episode"],)))):
+                                      ("1 episode", lambda qi: Filters((episode_of_query(qi)[0].episode,)))):
                 latencies = []
                 for qi, query in enumerate(queries):
                     began = time.perf_counter()

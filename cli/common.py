@@ -60,17 +60,17 @@ def db_option(f):
     )(f)
 
 
-def store_location(db: str | None, chroma_url: str | None) -> tuple[str | None, str | None]:
-    """(db folder, server URL) for a command: exactly one is set.
+def index_location(db: str | None, chroma_url: str | None, default_db: str | None = None):
+    """The index a command works on (`index_access.Location`): a folder or a server, exactly one.
 
     An option given on the command line beats the other one's environment
     variable ($SCENEGREP_DB, $SCENEGREP_CHROMA_URL); giving both options is a
-    usage error; with neither, the server from the environment wins, else the
-    default folder.
+    usage error; with neither, the server from the environment wins, else
+    `default_db`, else the default folder.
     """
     from click.core import ParameterSource
 
-    from scenegrep.pipeline.store import default_db_path
+    from scenegrep.pipeline.index_access import Location
 
     if db and chroma_url:
         ctx = click.get_current_context()
@@ -80,9 +80,7 @@ def store_location(db: str | None, chroma_url: str | None) -> tuple[str | None, 
             raise click.UsageError("give either --db or --chroma-url, not both")
         if db_given:
             chroma_url = None
-    if chroma_url:
-        return None, chroma_url
-    return db or default_db_path(), None
+    return Location.of(None if chroma_url else (db or default_db), chroma_url)
 
 
 def say_waiting(holder: str) -> None:

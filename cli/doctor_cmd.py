@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
 
-from .common import EXIT_FAILED, chroma_url_option, db_option, device_option, json_option, model_option, store_location
+from .common import (EXIT_FAILED, chroma_url_option, db_option, device_option, index_location, json_option, model_option,
+                     precision_option, shown)
 
 MARKS = {"ok": "ok", "warning": "WARNING", "problem": "PROBLEM"}
 
@@ -16,62 +18,76 @@ MARKS = {"ok": "ok", "warning": "WARNING", "problem": "PROBLEM"}
 @chroma_url_option
 @model_option
 @device_option
+@precision_option
 @json_option
-def doctor(db, chroma_url, model, device, as_json):
+def doctor(db, chroma_url, model, device, precision, as_json):
     """Check the device, the model and the index; exit 1 if anything is wrong.
 
     Reports the device and precision the model really runs with, that it maps
     distinct texts and pictures to distinct vectors (a model that maps
     everything to one vector makes every search meaningless), and that the
-    index is consistent: every indexed video has all its frames, no frames
-    are left over from an interrupted run.
+    index is consistent: every indexed video has all its frames and Chroma
+    can read them back, no frames are left over from an interrupted run, the
+    vector index answers for every frame, and the local vector copies equal
+    the index. Reads only: it changes nothing.
 
     \b
     Examples:
       scenegrep doctor
       scenegrep doctor --db ./my-index --json
     """
-    from scenegrep.pipeline.doctor import Check, check_device, check_embeddings, check_index
-    from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder, model_fingerprint, resolve_model_name
-    from scenegrep.pipeline.errors import IndexNotFoundError, ScenegrepError
-    from scenegrep.pipeline.lock import index_is_busy
-    from scenegrep.pipeline.store import FrameStore, list_indexes, location, open_client
+    from scenegrep.pipeline.doctor import Check, check_device, check_embeddings, check_frames_readable, check_index
+    from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
+    from scenegrep.pipeline.errors import DamagedIndexError, IndexNotFoundError, ModelMismatchError, ScenegrepError
+    from scenegrep.pipeline.index_access import open_index
 
-    db, chroma_url = store_location(db, chroma_url)
-    where = location(db, chroma_url)
+    place = index_location(db, chroma_url)
+    where = place.where
     checks: list[Check] = []
-    try:
-        client = open_client(db, url=chroma_url, create=False)
-        indexes = list_indexes(client)
-    except IndexNotFoundError as exc:
-        client, indexes = None, []
-        checks.append(Check("index", "warning", str(exc)))
-    if model:
-        wanted = model_fingerprint(resolve_model_name(model))
-        indexes = [index for index in indexes if index.fingerprint == wanted]
-    name = model or (indexes[0].model if len(indexes) == 1 else DEFAULT_MODEL)
-    encoder = None
-    try:
-        encoder = ClipEncoder(name, device=device).load()  # lazy otherwise: the check is that it loads
-        checks.append(Check("model", "ok", f"{encoder.info.name} loads ({encoder.info.dim}-d embeddings)"))
-    except ScenegrepError as exc:
-        checks.append(Check("model", "problem", str(exc)))
-    if encoder is not None:
-        checks.append(check_device(encoder))
-        checks.extend(check_embeddings(encoder))
-    indexing_now = bool(db and indexes) and index_is_busy(db)
-    for index in indexes:
-        dim = encoder.info.dim if encoder is not None and encoder.info.fingerprint == index.fingerprint else None
-        checks.extend(check_index(FrameStore(client, index), dim, indexing_now))
-    if client is not None and not indexes:
-        checks.append(Check("index", "warning", f"no videos indexed at {where}" + (f" with {model}" if model else "")))
+    with contextlib.ExitStack() as stack:
+        opened, indexes = None, []
+        try:
+            opened = stack.enter_context(open_index(place))
+            indexes = opened.selected(model)
+        except (IndexNotFoundError, ModelMismatchError) as exc:
+            checks.append(Check("index", "warning", str(exc)))
+        except DamagedIndexError as exc:
+            checks.append(Check("index", "problem", str(exc)))
+        name = model or DEFAULT_MODEL
+        if opened is not None and not model and opened.indexes:
+            try:
+                name = opened.model_to_load(None, DEFAULT_MODEL)
+            except ModelMismatchError as exc:  # several models: checking one at random would prove nothing
+                name = None
+                checks.append(Check("model", "problem", str(exc)))
+        encoder = None
+        if name:
+            try:
+                encoder = ClipEncoder(name, device=device, precision=precision).load()  # the check is that it loads
+                checks.append(Check("model", "ok", f"{encoder.info.name} loads ({encoder.info.dim}-d embeddings)"))
+            except ScenegrepError as exc:
+                checks.append(Check("model", "problem", str(exc)))
+        if encoder is not None:
+            checks.append(check_device(encoder))
+            checks.extend(check_embeddings(encoder))
+        indexing_now = bool(indexes) and place.writer_running()
+        for index in indexes:
+            dim = encoder.info.dim if encoder is not None and encoder.info.fingerprint == index.fingerprint else None
+            store = opened.store(index)
+            try:
+                checks.extend(check_index(store, dim, indexing_now))
+                checks.extend(check_frames_readable(store, indexing_now))
+            except DamagedIndexError as exc:
+                checks.append(Check(f"index {index.model}", "problem", str(exc)))
+        if opened is not None and not opened.indexes:
+            checks.append(Check("index", "warning", f"no videos indexed at {where}"))
 
     problems = sum(check.status == "problem" for check in checks)
     if as_json:
         click.echo(json.dumps({"db": where, "ok": not problems, "checks": [c.as_dict() for c in checks]}, indent=2))
     else:
         for check in checks:
-            click.echo(f"{MARKS[check.status]:8} {check.name}: {check.detail}")
+            click.echo(f"{MARKS[check.status]:8} {shown(check.name)}: {shown(check.detail)}")
         click.echo(f"{problems} problem(s) found" if problems else "no problems found")
     if problems:
         raise click.exceptions.Exit(EXIT_FAILED)

@@ -11,7 +11,7 @@ import click
 from tqdm import tqdm
 
 from .common import (chroma_url_option, db_option, device_option, json_option, model_option, say_waiting, shown,
-                     store_location, wait_option)
+                     index_location, wait_option)
 from .output import table
 
 
@@ -84,20 +84,17 @@ def videos(annotations, every, wait, db, chroma_url, model, device, as_json):
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
     from scenegrep.pipeline.evaluate import evaluate_videos, read_annotations
     from scenegrep.pipeline.files import video_for
+    from scenegrep.pipeline.index_access import open_index
     from scenegrep.pipeline.indexer import index_videos
-    from scenegrep.pipeline.lock import IndexLock
-    from scenegrep.pipeline.store import FrameStore, location, model_to_use, open_client
 
     annotated = read_annotations(annotations)
-    if db and chroma_url:
-        db, chroma_url = store_location(db, chroma_url)
     with contextlib.ExitStack() as stack:
-        if not chroma_url:
-            db = db or stack.enter_context(tempfile.TemporaryDirectory(prefix="scenegrep-eval-"))
-            stack.enter_context(IndexLock(db, wait=wait, on_wait=say_waiting))  # it indexes: one writer per folder, as `index`
-        client = open_client(db, url=chroma_url)
-        encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device)
-        store = FrameStore.for_indexing(client, encoder.info, every, location(db, chroma_url))
+        if not (db or chroma_url):  # no index named: a scratch one, gone afterwards
+            db = stack.enter_context(tempfile.TemporaryDirectory(prefix="scenegrep-eval-"))
+        place = index_location(db, chroma_url)
+        opened = stack.enter_context(open_index(place, write=True, wait=wait, on_wait=say_waiting))  # it indexes
+        encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device)
+        store = opened.for_writing(encoder.info, every)
         for result in index_videos([video_for(v["path"]) for v in annotated], encoder, store):
             for warning in result.warnings:
                 click.echo(f"scenegrep: warning: {shown(result.video.path)}: {warning}", err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
@@ -10,7 +9,7 @@ import click
 
 from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
                      device_option, fail, json_option, model_option, precision_option, say_waiting, shown,
-                     store_location, wait_option)
+                     index_location, wait_option)
 from .progress import TqdmProgress
 
 STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
@@ -57,10 +56,9 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
     """
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
     from scenegrep.pipeline.files import find_videos
+    from scenegrep.pipeline.index_access import open_index
     from scenegrep.pipeline.indexer import index_videos
-    from scenegrep.pipeline.lock import IndexLock
     from scenegrep.pipeline.prune import prune_missing
-    from scenegrep.pipeline.store import FrameStore, location, model_to_use, open_client
 
     started = time.perf_counter()
     videos, problems = find_videos(paths)
@@ -69,15 +67,14 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
     if not videos and not prune:
         fail("no video files found in " + ", ".join(paths) + f" (looked for {_extensions_hint()})")
 
-    db, chroma_url = store_location(db, chroma_url)
-    where = location(db, chroma_url)
+    place = index_location(db, chroma_url)
+    where = place.where
     results = []
-    pruned: list[dict] = []
-    with IndexLock(db, wait=wait, on_wait=say_waiting) if db else contextlib.nullcontext():
-        client = open_client(db, url=chroma_url)
-        encoder = ClipEncoder(model_to_use(client, model, DEFAULT_MODEL), device=device, batch_size=batch_size,
+    pruned = []
+    with open_index(place, write=True, wait=wait, on_wait=say_waiting) as opened:
+        encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, batch_size=batch_size,
                               precision=precision)
-        store = FrameStore.for_indexing(client, encoder.info, every, where)
+        store = opened.for_writing(encoder.info, every)
         try:
             with TqdmProgress(len(videos)) as progress:
                 for result in index_videos(videos, encoder, store, progress, sampling=sampling):
@@ -92,7 +89,7 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
             if prune:
                 pruned = prune_missing(store, within=paths)
                 for entry in pruned:
-                    click.echo(f"scenegrep: pruned {entry['path']}: the file no longer exists", err=True)
+                    click.echo(f"scenegrep: pruned {shown(entry.path)}: the file no longer exists", err=True)
         except KeyboardInterrupt:
             done = sum(r.status != "failed" for r in results)
             click.echo(
@@ -131,7 +128,7 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
                  **({"from": r.source} if r.source else {})}
                 for r in results
             ] + [{"path": path, "status": "failed", "frames": 0, "reason": reason} for path, reason in problems],
-            "pruned": [entry["path"] for entry in pruned],
+            "pruned": [entry.path for entry in pruned],
         }, indent=2))
     if failed:
         succeeded = len(results) - counts["failed"]

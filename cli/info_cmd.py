@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import chroma_url_option, db_option, json_option, model_option, store_location
+from .common import chroma_url_option, db_option, json_option, model_option, index_location, shown
 from .output import table
 
 
@@ -24,43 +24,35 @@ def info(db, chroma_url, model, as_json):
       scenegrep info --db ./my-index --json
       scenegrep info --chroma-url http://archive-host:8000
     """
-    from scenegrep.pipeline.encode import model_fingerprint, resolve_model_name
-    from scenegrep.pipeline.store import FrameStore, list_indexes, location, open_client
+    from scenegrep.pipeline.index_access import open_index
 
-    db, chroma_url = store_location(db, chroma_url)
-    client = open_client(db, url=chroma_url, create=False)
-    db = location(db, chroma_url)
-    indexes = list_indexes(client)
-    if model:
-        wanted = model_fingerprint(resolve_model_name(model))
-        indexes = [index for index in indexes if index.fingerprint == wanted]
-    report = {"db": db, "indexes": []}
-    for index in indexes:
-        store = FrameStore(client, index)
-        videos = store.indexed_videos()
-        report["indexes"].append({
-            "model": index.model,
-            "collection": index.collection,
-            "dim": index.dim,
-            "every": index.every,
-            "videos": len(videos),
-            "frames": store.frame_count(),
-            "per_video": [
-                {"episode": v["episode"], "path": v["path"], "frames": v["frames"], "duration": v.get("duration")}
-                for v in videos
-            ],
-        })
+    place = index_location(db, chroma_url)
+    report = {"db": place.where, "indexes": []}
+    with open_index(place) as opened:
+        for index in opened.selected(model):
+            store = opened.store(index)
+            videos = store.indexed_videos()
+            report["indexes"].append({
+                "model": index.model,
+                "collection": index.collection,
+                "dim": index.dim,
+                "every": index.every,
+                "videos": len(videos),
+                "frames": store.frame_count(),
+                "per_video": [{"episode": v.episode, "path": v.path, "frames": v.frames, "duration": v.duration}
+                              for v in videos],
+            })
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"index: {db}")
+    click.echo(f"index: {shown(report['db'])}")
     if not report["indexes"]:
-        click.echo("no videos indexed" + (f" with model {model}" if model else ""))
+        click.echo("no videos indexed")
     for entry in report["indexes"]:
         click.echo(
             f"model: {entry['model']} ({entry['dim']}-d)\nevery: {entry['every']:g} s\n"
             f"videos: {entry['videos']}\nframes: {entry['frames']}"
         )
         if entry["per_video"]:
-            rows = [("episode", "frames", "path")] + [(v["episode"], str(v["frames"]), v["path"]) for v in entry["per_video"]]
+            rows = [("episode", "frames", "path")] + [(shown(v["episode"]), str(v["frames"]), shown(v["path"])) for v in entry["per_video"]]
             click.echo(table(rows, right_align={1}))

@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from .common import chroma_url_option, db_option, fail, store_location
+from .common import chroma_url_option, db_option, fail, index_location
 
 
 @click.command("open")
@@ -36,10 +36,9 @@ def open_result(number, player, clip_only, print_only, db, chroma_url):
       scenegrep open 1 --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.present.player import choose_command, launch
-    from scenegrep.pipeline.present.results_file import load_result, results_path
+    from scenegrep.pipeline.present.results_file import load_result
 
-    db, chroma_url = store_location(db, chroma_url)
-    clip, _ = load_result(results_path(db, chroma_url), number)
+    clip, _ = load_result(index_location(db, chroma_url).results_path, number)
     end = clip["end"] if clip_only else None
     command = choose_command(player, clip["path"], clip["start"], end, need_installed=not print_only)
     if print_only:

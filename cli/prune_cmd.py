@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 
 import click
 
-from .common import chroma_url_option, db_option, json_option, model_option, say_waiting, store_location, wait_option
+from .common import (chroma_url_option, db_option, index_location, json_option, model_option, say_waiting, shown,
+                     wait_option)
 
 
 @click.command()
@@ -36,40 +36,26 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
       scenegrep prune ~/archive/season1
       scenegrep prune --chroma-url http://archive-host:8000 --repair
     """
-    from scenegrep.pipeline.encode import model_fingerprint, resolve_model_name
-    from scenegrep.pipeline.errors import ScenegrepError
-    from scenegrep.pipeline.lock import IndexLock
+    from scenegrep.pipeline.index_access import open_index
     from scenegrep.pipeline.prune import prune_missing, repair as repair_index
-    from scenegrep.pipeline.store import FrameStore, list_indexes, location, open_client
-    from scenegrep.pipeline.vector_cache import VectorCache, cache_folder
 
-    db, chroma_url = store_location(db, chroma_url)
-    where = location(db, chroma_url)
+    place = index_location(db, chroma_url)
     if repair is None:
-        repair = db is not None
-    report = {"db": where, "dry_run": dry_run, "indexes": []}
+        repair = place.db is not None
+    report = {"db": place.where, "dry_run": dry_run, "indexes": []}
     for path in paths:
         if not os.path.exists(path):
-            click.echo(f"scenegrep: skipping {path}: no such file or folder (nothing under it is pruned; "
+            click.echo(f"scenegrep: skipping {shown(path)}: no such file or folder (nothing under it is pruned; "
                        "is the drive mounted?)", err=True)
-    client = open_client(db, url=chroma_url, create=False)
-    with IndexLock(db, wait=wait, on_wait=say_waiting) if db and not dry_run else contextlib.nullcontext():
-        indexes = list_indexes(client)
-        if model:
-            wanted = model_fingerprint(resolve_model_name(model))
-            indexes = [index for index in indexes if index.fingerprint == wanted]
-            if not indexes:
-                raise ScenegrepError(f"nothing at {where} was indexed with {model}; see `scenegrep info`")
-        for index in indexes:
-            store = FrameStore(client, index)
+    with open_index(place, write=not dry_run, create=False, wait=wait, on_wait=say_waiting) as opened:
+        for index in opened.selected(model):
+            store = opened.store(index)
             gone = prune_missing(store, within=paths or None, dry_run=dry_run)
             orphans, incomplete = repair_index(store, dry_run=dry_run or not repair)
-            if not dry_run:  # local copies of vectors whose video is gone or changed (pipeline/vector_cache.py)
-                VectorCache(cache_folder(where, index.collection)).forget_others(store.indexed_videos())
             report["indexes"].append({
                 "model": index.model,
-                "videos": [{"path": entry["path"], "frames": int(entry.get("frames", 0))} for entry in gone],
-                "incomplete": [entry["path"] for entry in incomplete],
+                "videos": [{"path": entry.path, "frames": entry.frames} for entry in gone],
+                "incomplete": [entry.path for entry in incomplete],
                 "orphan_frames": sum(orphans.values()),
                 "repaired": bool(repair and not dry_run),
             })
@@ -79,10 +65,10 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
         return
     for entry in report["indexes"]:
         for video in entry["videos"]:
-            click.echo(f"{verb} {video['path']} ({video['frames']} frames): the file no longer exists")
+            click.echo(f"{verb} {shown(video['path'])} ({video['frames']} frames): the file no longer exists")
         if repair:
             for path in entry["incomplete"]:
-                click.echo(f"{verb} {path}: some of its frames are missing; `scenegrep index` will redo it")
+                click.echo(f"{verb} {shown(path)}: some of its frames are missing; `scenegrep index` will redo it")
         click.echo(f"{entry['model']}: {verb} {len(entry['videos'])} missing video(s)"
                    + (f", {len(entry['incomplete'])} incomplete video(s) and {entry['orphan_frames']} orphan "
                       "frame(s)" if repair else ""))

@@ -7,7 +7,7 @@ import json
 import click
 
 from .common import (chroma_url_option, db_option, device_option, json_option, model_option, precision_option,
-                     store_location)
+                     index_location)
 from .output import clips_table
 from .params import TimeParam
 
@@ -66,12 +66,12 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
       scenegrep search "chase" --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.clips import ClipRules
-    from scenegrep.pipeline.encode import ClipEncoder
+    from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
+    from scenegrep.pipeline.index_access import open_index
     from scenegrep.pipeline.present import clip_record, export, format_for
-    from scenegrep.pipeline.present.results_file import results_path, save_results
+    from scenegrep.pipeline.present.results_file import save_results
     from scenegrep.pipeline.query import Query, query_vector
     from scenegrep.pipeline.search import Filters, search as find_clips
-    from scenegrep.pipeline.store import FrameStore, location, model_for_search, open_client
 
     query = Query.parse(text, images, not_texts, not_images)
     filters = Filters(tuple(episodes), start, end)
@@ -80,16 +80,15 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
         format_for(path, fmt)  # a bad name fails before the model loads
     rules = ClipRules(gap=gap, pad=pad, min_score=min_score, within=within, per_episode=per_episode,
                       **({"duplicate_similarity": None} if keep_duplicates else {}))
-    db, chroma_url = store_location(db, chroma_url)
-    client = open_client(db, url=chroma_url, create=False)
-    where = location(db, chroma_url)
-    encoder = ClipEncoder(model_for_search(client, model, where), device=device, precision=precision)
-    store = FrameStore.for_search(client, encoder.info, where)
-    clips = find_clips(store, query_vector(encoder, query), k=k, filters=filters, rules=rules)
+    place = index_location(db, chroma_url)
+    with open_index(place) as opened:
+        encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, precision=precision)
+        store = opened.for_reading(encoder.info)
+        clips = find_clips(store, query_vector(encoder, query), k=k, filters=filters, rules=rules)
 
     records = [clip_record(rank, clip) for rank, clip in enumerate(clips, 1)]
     try:
-        save_results(results_path(db, chroma_url), query.describe(), records)
+        save_results(place.results_path, query.describe(), records)
     except OSError as exc:
         click.echo(f"scenegrep: warning: cannot keep the results for `scenegrep open` ({exc.strerror or exc})", err=True)
     thumbnails: dict = {}  # exports named alike share one thumbnail folder: extract once

@@ -121,19 +121,86 @@ def check_index(store, model_dim: int | None = None, indexing_now: bool = False)
     videos = store.indexed_videos()
     counts = store.frames_per_video()
     orphans, wrong = audit(store)
-    gone = [entry for entry in videos if not os.path.exists(entry["path"])]
+    gone = [entry for entry in videos if not os.path.exists(entry.path)]
     total = sum(counts.values())
     checks.append(Check(label, "ok", f"{len(videos)} videos, {total} frames, every {store.info.every:g} s"))
     for entry in wrong:
-        checks.append(Check(label, mismatch, f"{entry['path']}: registry says {entry.get('frames')} frames, "
-                            f"{counts.get(entry['video_id'], 0)} stored; `scenegrep prune --repair` then "
+        checks.append(Check(label, mismatch, f"{entry.path}: registry says {entry.frames} frames, "
+                            f"{counts.get(entry.video_id, 0)} stored; `scenegrep prune --repair` then "
                             "`scenegrep index` redoes it"))
     if orphans:
         checks.append(Check(label, mismatch, f"{sum(orphans.values())} orphan frame(s) of {len(orphans)} "
                             "unregistered video(s) (an interrupted run): `scenegrep index` the same folders again, "
                             "or `scenegrep prune --repair`"))
     if gone:
-        shown = ", ".join(entry["path"] for entry in gone[:3]) + (" …" if len(gone) > 3 else "")
+        shown = ", ".join(entry.path for entry in gone[:3]) + (" …" if len(gone) > 3 else "")
         checks.append(Check(label, "warning", f"{len(gone)} indexed file(s) no longer exist here ({shown}); "
                             "`scenegrep prune` removes them"))
     return checks
+
+
+VECTOR_INDEX_PROBE = 10_000
+"""Frames asked of the vector index (HNSW) in one unfiltered query to see that
+it still answers for them (see store.VECTOR_INDEX_MIN_SHARE): with a segment
+file lost, Chroma silently answers from the frames it still has."""
+
+
+def check_frames_readable(store, indexing_now: bool = False) -> list[Check]:
+    """Every registered video's vectors can be read back from Chroma, finite,
+    as many as the registry says; the vector index answers for all stored
+    frames; and the local vector copies (`pipeline/vector_cache.py`) equal
+    what Chroma holds. Reads only: a bad copy is reported, not deleted."""
+    from .errors import DamagedIndexError
+    from .store import frame_groups
+
+    label = f"index {store.info.model}"
+    unreadable, bad_copies, nonfinite = [], [], []
+    for entries in frame_groups(store.indexed_videos()):
+        try:
+            fetched = list(store.fetch_frames(entries))
+        except DamagedIndexError:
+            fetched = []
+            for entry in entries:  # name the videos that cannot be read back
+                try:
+                    fetched.extend(store.fetch_frames([entry]))
+                except DamagedIndexError:
+                    unreadable.append(entry.path)
+        for entry, times, vectors in fetched:
+            if not np.all(np.isfinite(vectors)):
+                nonfinite.append(entry.path)
+            if store.cache is not None and store.cache.inspect(entry, store.info.dim, times, vectors):
+                bad_copies.append(entry.path)
+    checks = []
+    if unreadable:
+        checks.append(Check(label, "warning" if indexing_now else "problem",
+                            f"the stored frames of {len(unreadable)} video(s) cannot be read back ({_some(unreadable)}): "
+                            "the index is damaged (a segment file lost or cut short); move it aside and run "
+                            "`scenegrep index` on your videos again"))
+    if nonfinite:
+        checks.append(Check(label, "problem", f"{len(nonfinite)} video(s) have NaN or infinite vectors "
+                            f"({_some(nonfinite)}): searches cannot rank them; index them again into a new --db"))
+    if bad_copies:
+        checks.append(Check(label, "problem", f"local vector copies of {len(bad_copies)} video(s) differ from the index "
+                            f"({_some(bad_copies)}): delete {store.cache.folder} (a copy: nothing is lost)"))
+    if not unreadable:
+        checks.extend(_check_vector_index(store, label, indexing_now))
+    return checks
+
+
+def _check_vector_index(store, label: str, indexing_now: bool) -> list[Check]:
+    from .errors import ScenegrepError
+
+    stored = store.frame_count()
+    wanted = min(stored, VECTOR_INDEX_PROBE)
+    if wanted == 0:
+        return []
+    probe = np.random.default_rng(0).standard_normal(store.info.dim).astype(np.float32)
+    try:
+        store.nearest(probe / np.linalg.norm(probe), wanted, stored=stored)
+    except ScenegrepError as exc:  # damaged, or a writer's first moments
+        return [Check(label, "warning" if indexing_now else "problem", str(exc))]
+    return []
+
+
+def _some(paths: list[str]) -> str:
+    return ", ".join(paths[:3]) + (" …" if len(paths) > 3 else "")

@@ -15,3 +15,7 @@ class ModelMismatchError(ScenegrepError):
 
 class IndexNotFoundError(ScenegrepError):
     """There is no index (yet) at the given location."""
+
+
+class DamagedIndexError(ScenegrepError):
+    """The index's files are damaged: results from it cannot be trusted."""

@@ -193,8 +193,8 @@ def update_video(video: Video, store, in_progress: set[str] | None = None) -> Vi
     except OSError as exc:
         return VideoResult(video, "failed", reason=_os_reason(video.path, exc))
     entry = store.indexed_video(video.video_id)
-    if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns and entry.get("hash"):
-        return VideoResult(video, "unchanged", frames=int(entry.get("frames", 0)))
+    if entry and entry.size == stat.st_size and entry.mtime_ns == stat.st_mtime_ns and entry.hash:
+        return VideoResult(video, "unchanged", frames=entry.frames)
     if stat.st_size == 0:
         if entry:
             store.remove_video(video.video_id)
@@ -205,13 +205,13 @@ def update_video(video: Video, store, in_progress: set[str] | None = None) -> Vi
         return VideoResult(video, "failed", reason=_os_reason(video.path, exc))
 
     if entry:
-        if entry.get("hash"):
-            same = entry["hash"] == fingerprint.content
+        if entry.hash:
+            same = entry.hash == fingerprint.content
         else:  # registered before content hashes existed: trust size and mtime
-            same = entry.get("mtime_ns") == fingerprint.mtime_ns
-        if same and entry.get("size") == fingerprint.size:  # touched, content unchanged
+            same = entry.mtime_ns == fingerprint.mtime_ns
+        if same and entry.size == fingerprint.size:  # touched, content unchanged
             store.update_fingerprint(video.video_id, fingerprint.as_metadata())
-            return VideoResult(video, "unchanged", frames=int(entry.get("frames", 0)))
+            return VideoResult(video, "unchanged", frames=entry.frames)
         store.remove_video(video.video_id)  # changed since: its old frames must go
     else:
         store.remove_leftovers(video.video_id)  # frames of an interrupted run, if any
@@ -227,21 +227,22 @@ def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoR
 
     Prefers a source whose file is gone (a move: its entry is then removed).
     """
-    sources = [s for s in store.videos_with_content(fingerprint.size, fingerprint.content) if s["video_id"] != video.video_id]
+    sources = [s for s in store.videos_with_content(fingerprint.size, fingerprint.content) if s.video_id != video.video_id]
     if not sources:
         return None
-    sources.sort(key=lambda s: os.path.exists(s["path"]))  # missing files (moves) first
+    sources.sort(key=lambda s: os.path.exists(s.path))  # missing files (moves) first
     source = sources[0]
     frames = store.copy_video(source, video)
-    if frames != int(source.get("frames", -1)):
+    if frames != source.frames or frames == 0:
         store.remove_leftovers(video.video_id)  # the source is incomplete: index from the file
         return None
-    rate = {"fps": source["fps"]} if source.get("fps") else {}  # the same content: the same frame rate
-    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": float(source.get("duration", 0.0)), **rate})
-    moved = not os.path.exists(source["path"])
+    same = {"fps": source.fps} if source.fps else {}  # the same content: the same frame rate and samples
+    same["sampling"] = source.sampling
+    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": source.duration or 0.0, **same})
+    moved = not os.path.exists(source.path)
     if moved:
-        store.remove_video(source["video_id"])
-    return VideoResult(video, "moved" if moved else "copied", frames=frames, source=source["path"])
+        store.remove_video(source.video_id)
+    return VideoResult(video, "moved" if moved else "copied", frames=frames, source=source.path)
 
 
 def _decode(video: Video, every: float, sampling: str, prepare):

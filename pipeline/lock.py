@@ -21,12 +21,25 @@ class IndexBusyError(ScenegrepError):
 
 
 def index_is_busy(db: str) -> bool:
-    """Whether an `index` (or `prune`) run holds the lock of the embedded index at `db` now."""
+    """Whether an `index` (or `prune`) run holds the lock of the embedded index
+    at `db` now. Only looks: creates no file and writes nothing."""
     try:
-        with IndexLock(db):
+        import fcntl
+    except ImportError:  # Windows: no flock, so no writer is ever known
+        return False
+    try:
+        fh = open(os.path.join(db, LOCK_FILE), "rb")
+    except OSError:  # no lock file: nobody has ever written here
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)  # fails while a writer holds LOCK_EX
+        except BlockingIOError:
+            return True
+        except OSError:  # a file system without locks: no writer can be known
             return False
-    except IndexBusyError:
-        return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
 
 
 class IndexLock:

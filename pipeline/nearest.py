@@ -35,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from .records import Hit
+from .registry import VideoEntry
 
 EXACT_MAX_FRAMES = 50_000
 """Rank exactly when the chosen videos hold at most this many frames: 50k×512
@@ -68,7 +69,7 @@ class Plan:
     wanted: int = 0  # candidates asked of the unfiltered index ("overfetch")
 
 
-def plan(n: int, videos: Sequence[dict], chosen: Sequence[dict] | None, start: float | None,
+def plan(n: int, videos: Sequence[VideoEntry], chosen: Sequence[VideoEntry] | None, start: float | None,
          end: float | None) -> Plan:
     """The cheapest way to the best `n` frames of the `chosen` registered
     videos (None: no episode filter) of `videos`, within [start, end]. Reads
@@ -88,8 +89,8 @@ def nearest_frames(
     store,
     embedding: np.ndarray,
     n: int,
-    videos: Sequence[dict],
-    chosen: Sequence[dict] | None = None,
+    videos: Sequence[VideoEntry],
+    chosen: Sequence[VideoEntry] | None = None,
     start: float | None = None,
     end: float | None = None,
     with_vectors: bool = False,
@@ -110,15 +111,28 @@ def nearest_frames(
     if how.way == "exact":
         return _exact(store, embedding, n, chosen, start, end, with_vectors)
     if how.way == "overfetch":
-        hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors, unfiltered)
+        registered = sum(entry.frames for entry in videos)
+        hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors, unfiltered, registered)
         if hits is not None:
             return hits
-    # A filter too narrow to over-fetch for, or over-fetching came up short: Chroma's
-    # filter answers, and frames of unregistered videos sharing a name are dropped.
-    episodes = sorted({entry["episode"] for entry in chosen}) if len(chosen) < len(videos) else None
-    paths = {entry["path"] for entry in chosen}
-    hits = store.query(embedding, n, episodes=episodes, start=start, end=end, with_vectors=with_vectors)
-    return [hit for hit in hits if hit.path in paths]
+    return _filtered_by_chroma(store, embedding, n, chosen, len(chosen) < len(videos), start, end, with_vectors)
+
+
+def _filtered_by_chroma(store, embedding, n, chosen, by_episode, start, end, with_vectors) -> list[Hit]:
+    """A filter too narrow to over-fetch for, or over-fetching came up short:
+    Chroma's filter answers. Frames of unregistered videos (one being indexed,
+    sharing an episode name or window) pass that filter and are dropped here,
+    so Chroma is asked for more until `n` registered frames are found or the
+    filter has no more to give."""
+    episodes = sorted({entry.episode for entry in chosen}) if by_episode else None
+    paths = {entry.path for entry in chosen}
+    asked = n
+    while True:
+        hits = store.query(embedding, asked, episodes=episodes, start=start, end=end, with_vectors=with_vectors)
+        kept = [hit for hit in hits if hit.path in paths]
+        if len(kept) >= n or len(hits) < asked:
+            return kept[:n]
+        asked *= 2
 
 
 def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
@@ -126,7 +140,7 @@ def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
     query = np.asarray(embedding, np.float32)
     candidates = []
     for entry in chosen:
-        times, vectors = frames[entry["video_id"]]
+        times, vectors = frames[entry.video_id]
         first = 0 if start is None else int(np.searchsorted(times, start, side="left"))
         last = len(times) if end is None else int(np.searchsorted(times, end, side="right"))
         if first < last:
@@ -142,17 +156,20 @@ def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
     for index in best:
         entry, times, vectors, _ = candidates[owner[index]]
         vector = vectors[row[index]] if with_vectors else None
-        hits.append(Hit(entry["episode"], entry["path"], float(times[row[index]]), float(scores[index]), vector))
+        hits.append(Hit(entry.episode, entry.path, float(times[row[index]]), float(scores[index]), vector))
     return hits
 
 
-def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors, everything=False) -> list[Hit] | None:
+def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors, everything=False,
+                 registered=0) -> list[Hit] | None:
     """The best n passing frames among the best `wanted` overall; None when
     fewer than n passed and frames were left unseen (over-fetching fell short).
     With `everything`, frames of unregistered videos pass too (a video being
-    indexed: its names come from Chroma's metadata)."""
-    by_id = {entry["video_id"]: entry for entry in chosen}
-    candidates = store.nearest(embedding, wanted)
+    indexed: its names come from Chroma's metadata). Raises DamagedIndexError
+    when the vector index answers with far fewer frames than the `registered`
+    videos hold (a lost segment file: Chroma answers from what is left)."""
+    by_id = {entry.video_id: entry for entry in chosen}
+    candidates = store.nearest(embedding, wanted, stored=registered)
     passing = [(video_id, t, score) for video_id, t, score in candidates
                if (everything or video_id in by_id) and (start is None or t >= start) and (end is None or t <= end)]
     if len(passing) < n and len(candidates) == wanted:  # frames were left unseen
@@ -164,22 +181,24 @@ def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors, 
     hits = []
     for video_id, t, score in passing:
         meta, vector = records.get((video_id, t), (None, None))
-        names = by_id.get(video_id) or meta
-        if names:  # None only for a frame deleted since the query: skip it
-            hits.append(Hit(names["episode"], names["path"], t, score, vector))
+        entry = by_id.get(video_id)
+        if entry is not None:
+            hits.append(Hit(entry.episode, entry.path, t, score, vector))
+        elif meta:  # None only for a frame deleted since the query: skip it
+            hits.append(Hit(meta["episode"], meta["path"], t, score, vector))
     return hits
 
 
-def _frames(entry: dict) -> int:
-    return int(entry.get("frames", 0) or 0)
+def _frames(entry: VideoEntry) -> int:
+    return entry.frames
 
 
-def _share(entry: dict, start: float | None, end: float | None) -> float:
+def _share(entry: VideoEntry, start: float | None, end: float | None) -> float:
     """The share of a video's frames inside [start, end], assuming they are spread evenly."""
     if start is None and end is None:
         return 1.0
-    duration = entry.get("duration")
-    if not isinstance(duration, (int, float)) or duration <= 0:
+    duration = entry.duration
+    if duration is None:
         return 1.0  # unknown length: assume the window keeps everything (over-fetch checks the result)
     lo = max(0.0, start or 0.0)
     hi = min(float(duration), float(duration) if end is None else end)

@@ -8,19 +8,21 @@ import os
 from typing import Sequence
 
 from .files import is_within
+from .registry import VideoEntry
 
 
-def missing_videos(store, within: Sequence[str] | None = None) -> list[dict]:
+def missing_videos(store, within: Sequence[str] | None = None) -> list[VideoEntry]:
     """Registered videos whose file no longer exists, limited to those under
     `within` (files or folders) when given."""
     return [
         entry for entry in store.indexed_videos()
-        if (within is None or is_within(entry["path"], within)) and not os.path.exists(entry["path"])
+        if (within is None or is_within(entry.path, within)) and not os.path.exists(entry.path)
     ]
 
 
-def prune_missing(store, within: Sequence[str] | None = None, dry_run: bool = False) -> list[dict]:
-    """Remove (unless `dry_run`) registered videos whose files are gone; returns their entries.
+def prune_missing(store, within: Sequence[str] | None = None, dry_run: bool = False) -> list[VideoEntry]:
+    """Remove (unless `dry_run`) registered videos whose files are gone, and
+    their local vector copies; returns their entries.
 
     Restricting to `within` keeps an unmounted drive from emptying the index
     when another folder is pruned; a path in `within` that does not exist
@@ -33,24 +35,25 @@ def prune_missing(store, within: Sequence[str] | None = None, dry_run: bool = Fa
     gone = missing_videos(store, within)
     if not dry_run:
         for entry in gone:
-            store.remove_video(entry["video_id"])
+            store.remove_video(entry.video_id)
+        forget_stale_vectors(store)
     return gone
 
 
-def audit(store) -> tuple[dict[str, int], list[dict]]:
+def audit(store) -> tuple[dict[str, int], list[VideoEntry]]:
     """(frames per orphan video id, registry entries whose stored frame count is wrong).
 
     Orphans are frames of a video that is not registered (left by a killed
     run, or being written right now by a running `index`)."""
     counts = store.frames_per_video()
     videos = store.indexed_videos()
-    registered = {entry["video_id"] for entry in videos}
+    registered = {entry.video_id for entry in videos}
     orphans = {video_id: n for video_id, n in counts.items() if video_id not in registered}
-    incomplete = [entry for entry in videos if counts.get(entry["video_id"], 0) != int(entry.get("frames", -1))]
+    incomplete = [entry for entry in videos if counts.get(entry.video_id, 0) != entry.frames]
     return orphans, incomplete
 
 
-def repair(store, dry_run: bool = False) -> tuple[dict[str, int], list[dict]]:
+def repair(store, dry_run: bool = False) -> tuple[dict[str, int], list[VideoEntry]]:
     """Delete orphan frames and registered videos whose stored frames do not
     match their count (unless `dry_run`); the next `index` redoes those videos.
     Returns (frames per orphan video id, incomplete registry entries).
@@ -63,5 +66,12 @@ def repair(store, dry_run: bool = False) -> tuple[dict[str, int], list[dict]]:
         for video_id in orphans:
             store.remove_leftovers(video_id)
         for entry in incomplete:
-            store.remove_video(entry["video_id"])
+            store.remove_video(entry.video_id)
+        forget_stale_vectors(store)
     return orphans, incomplete
+
+
+def forget_stale_vectors(store) -> int:
+    """Delete local vector copies (`pipeline/vector_cache.py`) of videos no longer
+    registered as they were; returns how many files went."""
+    return store.cache.forget_others(store.indexed_videos()) if store.cache else 0

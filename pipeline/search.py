@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
@@ -73,28 +72,16 @@ def search(
     """
     filters.check()
     entries = store.indexed_videos()
-    videos = {entry["path"]: entry for entry in entries}
+    videos = {entry.path: entry for entry in entries}
     chosen = None
     if filters.episodes:
-        episodes = set(resolve_episodes(filters.episodes, [entry["episode"] for entry in entries]))
-        chosen = [entry for entry in entries if entry["episode"] in episodes]
+        episodes = set(resolve_episodes(filters.episodes, [entry.episode for entry in entries]))
+        chosen = [entry for entry in entries if entry.episode in episodes]
     n = max(k * CANDIDATE_FRAMES_PER_CLIP, MIN_CANDIDATE_FRAMES)
     hits = nearest_frames(
         store, embedding, n, entries, chosen, filters.start, filters.end,
         with_vectors=rules.duplicate_similarity is not None,
     )
-    durations = {path: _number(entry.get("duration")) for path, entry in videos.items()}
+    durations = {path: entry.duration for path, entry in videos.items()}
     clips = shape_clips(hits, store.info.every, rules, durations, (filters.start, filters.end))
-    return [replace(clip, fps=_rate(videos.get(clip.path))) for clip in clips[:k]]
-
-
-def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
-
-
-def _rate(entry: dict | None) -> Fraction | None:
-    """The frame rate a registry entry recorded (`fps`, e.g. "30000/1001"), if any."""
-    try:
-        return Fraction(str(entry["fps"])) if entry and entry.get("fps") else None
-    except (ValueError, ZeroDivisionError):
-        return None
+    return [replace(clip, fps=videos[clip.path].rate if clip.path in videos else None) for clip in clips[:k]]

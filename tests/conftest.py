@@ -137,11 +137,11 @@ class Backend:
 
     def store(self):
         """The (single) index's FrameStore, opened the way the CLI opens it."""
-        from scenegrep.pipeline.store import FrameStore, list_indexes, open_client
+        from scenegrep.pipeline.index_access import Location, open_index
 
-        client = open_client(self.db, url=self.url, create=False)
-        (index,) = list_indexes(client)
-        return FrameStore(client, index)
+        with open_index(Location.of(self.db, self.url)) as opened:
+            (index,) = opened.indexes
+            return opened.store(index)
 
     def frame_ids(self) -> list[str]:
         store = self.store()

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import SAMPLE_VIDEOS
+from conftest import SAMPLE_VIDEOS, Backend
 
 
 def broken_copy(tiny_model: str, folder, value: float) -> str:
@@ -57,7 +57,6 @@ def test_a_collapsed_model_is_a_problem(value, message, tiny_model, tmp_path, ru
 def test_orphan_frames_and_wrong_counts_are_problems_until_repaired(tmp_path, tiny_model, run_cli):
     import numpy as np
 
-    from conftest import Backend
     from scenegrep.pipeline.files import video_for
 
     backend = Backend("embedded", db=str(tmp_path / "db"))
@@ -85,13 +84,11 @@ def test_orphan_frames_and_wrong_counts_are_problems_until_repaired(tmp_path, ti
 
 def test_a_running_index_turns_mismatches_into_warnings(tmp_path, tiny_model, run_cli):
     from scenegrep.pipeline.lock import IndexLock
-    from scenegrep.pipeline.store import FrameStore, list_indexes, open_client
 
     db = tmp_path / "db"
     assert run_cli("index", SAMPLE_VIDEOS / "episode_01.mp4", "--model", tiny_model, "--db", db).exit_code == 0
-    client = open_client(str(db))
-    store = FrameStore(client, list_indexes(client)[0])
-    store.videos.delete(ids=[store.indexed_videos()[0]["video_id"]])  # as mid-video: frames, no registry entry
+    store = Backend("embedded", db=str(db)).store()
+    store.registry.remove(store.indexed_videos()[0].video_id)  # as mid-video: frames, no registry entry
     with IndexLock(str(db)):  # as a running `scenegrep index` holds it
         busy = run_cli("doctor", "--db", db, "--model", tiny_model, "--json")
     assert busy.exit_code == 0, busy.stdout

@@ -213,7 +213,7 @@ def test_edl_for_one_frame_rate_is_one_file(shared_index, run_cli, tmp_path):
 
 
 def test_the_index_records_each_videos_exact_frame_rate(shared_on, annotations):
-    recorded = {v["episode"]: v["fps"] for v in shared_on.store().indexed_videos()}
+    recorded = {v.episode: v.fps for v in shared_on.store().indexed_videos()}
     assert recorded == {v["file"].rsplit(".", 1)[0]: v["fps"].removesuffix("/1") for v in annotations["videos"]}
 
 

@@ -12,12 +12,18 @@ from scenegrep.pipeline.indexer import index_videos
 from scenegrep.pipeline.sample import sample_video
 from scenegrep.pipeline.query import Query, query_vector
 from scenegrep.pipeline.search import search
-from scenegrep.pipeline.store import FrameStore, open_client
+from scenegrep.pipeline.index_access import Location, open_index
+
+
+def writable_store(db, model_info, every=2.0):
+    """The model's index in folder `db`, opened for writing as `scenegrep index` opens it."""
+    with open_index(Location(db=str(db)), write=True) as opened:
+        return opened.for_writing(model_info, every)
 
 
 def build_index(db, model, precision="fp32", workers=1):
     encoder = ClipEncoder(model, device="cpu", precision=precision)
-    store = FrameStore.for_indexing(open_client(str(db)), encoder.info, 2.0)
+    store = writable_store(db, encoder.info)
     videos, _ = find_videos([SAMPLE_VIDEOS])
     results = list(index_videos(videos, encoder, store, workers=workers))
     return encoder, store, results
@@ -37,12 +43,12 @@ def test_parallel_decoding_yields_results_in_input_order_with_the_same_frames(tm
     assert [r.video.episode for r in parallel] == [r.video.episode for r in serial] == ["episode_01", "episode_02", "episode_03"]
     assert [r.frames for r in parallel] == [r.frames for r in serial]
     assert one.frame_count() == three.frame_count() == sum(r.frames for r in serial)
-    assert {v["video_id"] for v in three.indexed_videos()} == {r.video.video_id for r in serial}
+    assert {v.video_id for v in three.indexed_videos()} == {r.video.video_id for r in serial}
 
 
 def test_a_failed_write_leaves_the_video_unregistered(tmp_path, tiny_model):
     encoder = ClipEncoder(tiny_model, device="cpu", precision="fp32")
-    store = FrameStore.for_indexing(open_client(str(tmp_path / "db")), encoder.info, 2.0)
+    store = writable_store(tmp_path / "db", encoder.info)
     videos, _ = find_videos([SAMPLE_VIDEOS])
     calls = []
     real_add = store.add_frames
@@ -58,7 +64,7 @@ def test_a_failed_write_leaves_the_video_unregistered(tmp_path, tiny_model):
     with pytest.raises(OSError, match="No space"):
         for result in index_videos(videos, encoder, store):
             done.append(result.video.episode)
-    registered = {entry["episode"] for entry in store.indexed_videos()}
+    registered = {entry.episode for entry in store.indexed_videos()}
     assert "episode_02" not in registered and "episode_03" not in registered
     assert set(done) <= registered
 

@@ -41,7 +41,7 @@ def test_a_renamed_or_moved_file_is_repointed_without_re_encoding(backend, tmp_p
         str(sample_copy / "episode_03.mp4"): frames[str(sample_copy / "episode_03.mp4")],
     }
     assert len(backend.frame_ids()) == len(before)  # old frames gone, none duplicated
-    rates = {os.path.basename(v["path"]): v.get("fps") for v in backend.store().indexed_videos()}
+    rates = {os.path.basename(v.path): v.fps for v in backend.store().indexed_videos()}
     assert rates == {"pilot.mp4": "24", "episode_02.mp4": "30000/1001", "episode_03.mp4": "25"}  # kept for exports
 
     # --keep-duplicates: the tiny random model sees all frames as alike and would fold them into one clip.
@@ -61,7 +61,7 @@ def test_a_copy_is_indexed_from_the_stored_embeddings_and_both_stay_searchable(b
     counts = per_video(backend, run_cli)
     assert counts[str(sample_copy / "episode_03 (copy).mp4")] == counts[str(sample_copy / "episode_03.mp4")] > 0
     assert len(backend.frame_ids()) == 2 * counts[str(sample_copy / "episode_03.mp4")]
-    rates = {os.path.basename(v["path"]): v.get("fps") for v in backend.store().indexed_videos()}
+    rates = {os.path.basename(v.path): v.fps for v in backend.store().indexed_videos()}
     assert rates == {"episode_03.mp4": "25", "episode_03 (copy).mp4": "25"}
 
 

@@ -33,7 +33,7 @@ def index_state(backend, store=None) -> tuple[int, int, int]:
     if store is None:
         return 0, 0, 0
     videos = store.indexed_videos()
-    return store.frame_count(), len(videos), sum(int(v["frames"]) for v in videos)
+    return store.frame_count(), len(videos), sum(v.frames for v in videos)
 
 
 KILL_POINTS = {

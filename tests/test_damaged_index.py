@@ -1,0 +1,113 @@
+"""A damaged index is reported as damaged, by `doctor` and by the command that meets the damage, never answered silently wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+
+import pytest
+from conftest import SAMPLE_VIDEOS
+
+DENSE_EVERY = 0.04
+"""Samples the three sample videos into ~1,800 frames: past Chroma's sync
+threshold (1,000), so the frames' vectors live only in the HNSW segment files
+and losing those files loses them (below it Chroma still has them in its log)."""
+
+
+@pytest.fixture(scope="module")
+def dense_index(tmp_path_factory, tiny_model):
+    from click.testing import CliRunner
+
+    from scenegrep.cli.main import cli
+
+    db = tmp_path_factory.mktemp("dense") / "db"
+    result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", tiny_model, "--db", str(db),
+                                      "--every", str(DENSE_EVERY)], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return db
+
+
+def frames_segment(db) -> str:
+    """The folder of the frames collection's vector (HNSW) segment, from Chroma's own catalogue."""
+    with sqlite3.connect(os.path.join(db, "chroma.sqlite3")) as connection:
+        (segment,) = connection.execute(
+            "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
+            "WHERE c.name LIKE 'sg-%' AND s.scope = 'VECTOR'").fetchone()
+    return os.path.join(db, segment)
+
+
+def forget_open_clients() -> None:
+    """Each scenegrep command is a process of its own; in-process runs share Chroma's
+    cached client (with its vector index in memory): drop it, as a new process would start."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+@pytest.mark.parametrize("damage", ["removed", "truncated"])
+def test_a_lost_or_cut_short_vector_segment_is_reported_by_doctor_and_search(damage, dense_index, tmp_path, run_cli):
+    db = tmp_path / "db"
+    shutil.copytree(dense_index, db)
+    assert run_cli("doctor", "--db", db).exit_code == 0  # the copy itself is healthy
+    forget_open_clients()
+    segment = frames_segment(db)
+    if damage == "removed":
+        shutil.rmtree(segment)
+    else:
+        data = os.path.join(segment, "data_level0.bin")
+        os.truncate(data, os.path.getsize(data) // 4)
+
+    doctor = run_cli("doctor", "--db", db, "--json")
+    assert doctor.exit_code == 1
+    problems = [c["detail"] for c in json.loads(doctor.stdout)["checks"] if c["status"] == "problem"]
+    assert any("cannot be read back" in p and "episode_01.mp4" in p for p in problems), problems
+
+    filtered = run_cli("search", "a red ball", "--db", db, "--episode", "episode_01")
+    assert filtered.exit_code == 1
+    assert "is damaged" in filtered.stderr and "scenegrep doctor" in filtered.stderr
+    assert filtered.stdout == ""
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database at all" * 100])
+def test_an_empty_or_foreign_database_file_is_damage_not_a_fresh_start(content, tmp_path, tiny_model, run_cli):
+    db = tmp_path / "db"
+    assert run_cli("index", SAMPLE_VIDEOS / "episode_01.mp4", "--model", tiny_model, "--db", db).exit_code == 0
+    (db / "chroma.sqlite3").write_bytes(content)
+    before = sorted(os.listdir(db))
+
+    for args in (["index", SAMPLE_VIDEOS, "--model", tiny_model], ["search", "red"], ["info"]):
+        result = run_cli(*args, "--db", db)
+        assert result.exit_code == 1, args
+        assert "is damaged" in result.stderr and "chroma.sqlite3" in result.stderr, result.stderr
+        assert "try again in a moment" not in result.stderr  # not the hint for a concurrent `index`
+    assert sorted(os.listdir(db)) == before  # nothing started over beside the old segment folders
+    assert (db / "chroma.sqlite3").read_bytes() == content
+    assert run_cli("doctor", "--db", db).exit_code == 1
+
+
+def test_a_foreign_cached_vector_file_is_reported_by_doctor_and_never_used(tmp_path, tiny_model, run_cli):
+    db = tmp_path / "db"
+    assert run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db).exit_code == 0
+    first = run_cli("search", "a red ball", "--db", db, "--episode", "episode_01", "--json")
+    run_cli("search", "a red ball", "--db", db, "--episode", "episode_02", "--json")  # caches episode_02 too
+    (folder,) = (db / "vectors").iterdir()
+    files = {path.name.split("-")[0]: path for path in folder.iterdir()}
+    assert len(files) == 2
+    from scenegrep.pipeline.files import video_for
+
+    one = files[video_for(SAMPLE_VIDEOS / "episode_01.mp4").video_id]
+    two = files[video_for(SAMPLE_VIDEOS / "episode_02.mp4").video_id]
+    shutil.copy(two, one)  # another video's vectors under episode_01's name
+
+    doctor = run_cli("doctor", "--db", db, "--json")
+    assert doctor.exit_code == 1
+    problems = [c["detail"] for c in json.loads(doctor.stdout)["checks"] if c["status"] == "problem"]
+    assert any("local vector copies of 1 video(s) differ" in p and "episode_01.mp4" in p for p in problems), problems
+    assert one.read_bytes() == two.read_bytes()  # doctor only looks
+
+    again = run_cli("search", "a red ball", "--db", db, "--episode", "episode_01", "--json")
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    assert one.read_bytes() != two.read_bytes()  # fetched again from the index
+    assert run_cli("doctor", "--db", db).exit_code == 0
