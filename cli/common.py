@@ -27,12 +27,12 @@ def quiet_libraries() -> None:
 
 
 def shown(text: str) -> str:
-    """A name, path or message as it can be printed for people: line breaks, terminal escape
-    sequences and other control characters, and the undecodable bytes of odd file names, as
-    visible escapes (`\\n`, `\\x1b`, `\\xff`), so a file name cannot add lines or drive the terminal."""
+    """A name, path or message as it can be printed for people: undecodable bytes of odd file
+    names become �, line breaks, terminal escape sequences and other control characters visible
+    escapes (`\\n`, `\\x1b`), so a file name cannot add lines or drive the terminal."""
     from scenegrep.pipeline.present.names import visible
 
-    return visible(text)
+    return visible(str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> "click.exceptions.Exit":

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .common import EXIT_FAILED, chroma_url_option, db_option, device_option, json_option, model_option, store_location
+from .common import (EXIT_FAILED, chroma_url_option, db_option, device_option, json_option, model_option, shown,
+                     store_location)
 
 MARKS = {"ok": "ok", "warning": "WARNING", "problem": "PROBLEM"}
 
@@ -71,7 +72,7 @@ def doctor(db, chroma_url, model, device, as_json):
         click.echo(json.dumps({"db": where, "ok": not problems, "checks": [c.as_dict() for c in checks]}, indent=2))
     else:
         for check in checks:
-            click.echo(f"{MARKS[check.status]:8} {check.name}: {check.detail}")
+            click.echo(f"{MARKS[check.status]:8} {check.name}: {shown(check.detail)}")
         click.echo(f"{problems} problem(s) found" if problems else "no problems found")
     if problems:
         raise click.exceptions.Exit(EXIT_FAILED)

@@ -92,7 +92,7 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
             if prune:
                 pruned = prune_missing(store, within=paths)
                 for entry in pruned:
-                    click.echo(f"scenegrep: pruned {entry['path']}: the file no longer exists", err=True)
+                    click.echo(f"scenegrep: pruned {shown(entry['path'])}: the file no longer exists", err=True)
         except KeyboardInterrupt:
             done = sum(r.status != "failed" for r in results)
             click.echo(

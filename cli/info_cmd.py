@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import chroma_url_option, db_option, json_option, model_option, store_location
+from .common import chroma_url_option, db_option, json_option, model_option, shown, store_location
 from .output import table
 
 
@@ -53,7 +53,7 @@ def info(db, chroma_url, model, as_json):
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"index: {db}")
+    click.echo(f"index: {shown(db)}")
     if not report["indexes"]:
         click.echo("no videos indexed" + (f" with model {model}" if model else ""))
     for entry in report["indexes"]:

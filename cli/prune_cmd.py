@@ -8,7 +8,8 @@ import os
 
 import click
 
-from .common import chroma_url_option, db_option, json_option, model_option, say_waiting, store_location, wait_option
+from .common import (chroma_url_option, db_option, json_option, model_option, say_waiting, shown, store_location,
+                     wait_option)
 
 
 @click.command()
@@ -50,7 +51,7 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
     report = {"db": where, "dry_run": dry_run, "indexes": []}
     for path in paths:
         if not os.path.exists(path):
-            click.echo(f"scenegrep: skipping {path}: no such file or folder (nothing under it is pruned; "
+            click.echo(f"scenegrep: skipping {shown(path)}: no such file or folder (nothing under it is pruned; "
                        "is the drive mounted?)", err=True)
     client = open_client(db, url=chroma_url, create=False)
     with IndexLock(db, wait=wait, on_wait=say_waiting) if db and not dry_run else contextlib.nullcontext():
@@ -79,10 +80,10 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
         return
     for entry in report["indexes"]:
         for video in entry["videos"]:
-            click.echo(f"{verb} {video['path']} ({video['frames']} frames): the file no longer exists")
+            click.echo(f"{verb} {shown(video['path'])} ({video['frames']} frames): the file no longer exists")
         if repair:
             for path in entry["incomplete"]:
-                click.echo(f"{verb} {path}: some of its frames are missing; `scenegrep index` will redo it")
+                click.echo(f"{verb} {shown(path)}: some of its frames are missing; `scenegrep index` will redo it")
         click.echo(f"{entry['model']}: {verb} {len(entry['videos'])} missing video(s)"
                    + (f", {len(entry['incomplete'])} incomplete video(s) and {entry['orphan_frames']} orphan "
                       "frame(s)" if repair else ""))

@@ -49,6 +49,7 @@ def odd_index(tmp_path_factory, tiny_model):
     result = CliRunner().invoke(cli, ["index", str(videos), "--db", str(db), "--model", tiny_model],
                                 prog_name="scenegrep", catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stderr
     return db, videos
 
 
@@ -216,6 +217,13 @@ def test_the_terminal_sees_no_escape_sequences_or_extra_lines(odd_exports):
     assert len(table.splitlines()) == 1 + len(clips)
     assert "\\x1b[31mred\\x1b[0m" in table and "new\\nline" in table and "épisode_ü" in table
     assert "\x1b" not in stderr
+
+
+def test_info_shows_names_without_escape_sequences(odd_index, run_cli):
+    db, _ = odd_index
+    info = run_cli("info", "--db", db)
+    assert info.exit_code == 0, info.stderr
+    assert "\x1b" not in info.stdout and "\r" not in info.stdout and "\\x1b[31mred" in info.stdout
 
 
 def test_the_visible_form_of_a_name():
