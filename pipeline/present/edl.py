@@ -8,9 +8,10 @@ Resolve and Premiere match media by.
 Timecode has a frame rate, and editors take only a few (`TIMECODE_RATES`).
 A video at one of them is timed at its own rate (drop-frame `;` at
 29.97/59.94). Any other video (10, 12, 15 or 120 fps, a variable frame rate,
-an unknown one) is timed at the rate `timecode_rate` chooses: its times are
-converted exactly to frames of that rate, and a comment under the event
-says so (`* SOURCE FRAME RATE 10 FPS, TIMECODE AT 30 FPS ...`).
+an unknown one) is timed at the rate `timecode_rate` chooses: its times go
+to the nearest frame of that rate (exactly onto its frames when the rate is a
+whole multiple, as 30 is of 10), and a comment under the event says so
+(`* SOURCE FRAME RATE 10 FPS, TIMECODE AT 30 FPS ...`).
 
 An EDL has a single frame rate. Clips timed at different rates are
 therefore written one EDL per rate: the rate of the best clip goes to the
@@ -86,7 +87,7 @@ def conversion_note(source: Fraction | None, rate: Fraction) -> str | None:
     if source == rate:
         return None
     said = f"{rate_label(source)} FPS" if source else "UNKNOWN"
-    return f"SOURCE FRAME RATE {said}, TIMECODE AT {rate_label(rate)} FPS (TIMES CONVERTED TO ITS FRAMES)"
+    return f"SOURCE FRAME RATE {said}, TIMECODE AT {rate_label(rate)} FPS (TIMES TO ITS NEAREST FRAME)"
 
 
 def edl_text(clips: list[tuple[Clip, Fraction | None]], rate: Fraction, title: str) -> str:
@@ -132,9 +133,11 @@ def edl_files(clips: list[Clip], path: str, title: str = "scenegrep") -> tuple[d
     order = list(dict.fromkeys(rate for rate, _, _ in timed))  # the best clip's rate first
     targets = edl_paths(path, order)
     groups = {rate: [(clip, source) for r, clip, source in timed if r == rate] for rate in order}
-    for (source, rate), count in converted.items():
-        warnings.append(f"{count} clip(s) come from a {rate_label(source)} fps video, a rate EDL timecode does not "
-                        f"have: their events are timed at {rate_label(rate)} fps timecode (a comment under each says so)")
+    if converted:
+        rates = ", ".join(f"{rate_label(source)} → {rate_label(rate)} fps" for source, rate in sorted(converted, key=lambda sr: sr[0]))
+        warnings.append(f"{sum(converted.values())} clip(s) come from videos at frame rates EDL timecode does not have; "
+                        f"their times go to the nearest frame of a timecode rate ({rates}), and a comment "
+                        f"under each event says so")
     if len(order) > 1:
         parts = ", ".join(f"{targets[rate]} ({rate_label(rate)} fps, {len(groups[rate])} clip(s))" for rate in order)
         warnings.append(f"the clips are timed at {len(order)} timecode rates and an EDL has one: wrote {parts}")
