@@ -165,7 +165,8 @@ def test_edl_names_keep_their_text_and_every_event_reads_back(odd_exports):
     out, clips, _, _ = odd_exports
     odd = [clip for clip in clips if clip["episode"] != "vfr"]  # 25 fps; the vfr video is timed at another rate
     path = out / ("odd.edl" if clips[0]["episode"] != "vfr" else "odd_25fps.edl")
-    assert sorted(p.name for p in out.glob("*.edl")) == ["odd.edl", "odd_24fps.edl" if path.name == "odd.edl" else "odd_25fps.edl"]
+    other = "odd_24fps.edl" if path.name == "odd.edl" else "odd_25fps.edl"
+    assert sorted(p.name for p in out.glob("*.edl")) == ["odd.edl", other]
     text = path.read_text(encoding="utf-8")
     assert not CONTROL.search(text.replace("\n", "")) and "?" not in text
     assert "épisode_ü.mp4" in text  # UTF-8, not "?"
@@ -261,8 +262,14 @@ def test_an_export_never_lands_on_the_index_or_a_video(odd_index, run_cli, tmp_p
 def test_rewriting_an_earlier_export_is_allowed(odd_index, run_cli, tmp_path):
     db, _ = odd_index
     (tmp_path / "again.csv").write_text("old")
+    os.chmod(tmp_path / "again.csv", 0o640)
     result = search(run_cli, db, "--export", tmp_path / "again.csv")
     assert result.exit_code == 0 and (tmp_path / "again.csv").read_text(encoding="utf-8").startswith("rank,")
+    assert (tmp_path / "again.csv").stat().st_mode & 0o777 == 0o640  # the file's own permissions kept
+    (tmp_path / "link.m3u").symlink_to(tmp_path / "again.m3u")  # a link to an export: the export is rewritten
+    result = search(run_cli, db, "--export", tmp_path / "link.m3u")
+    assert result.exit_code == 0 and (tmp_path / "link.m3u").is_symlink()
+    assert (tmp_path / "again.m3u").read_text(encoding="utf-8").startswith("#EXTM3U")
 
 
 def test_one_failing_export_leaves_the_others_and_no_half_files(odd_index, run_cli, tmp_path):

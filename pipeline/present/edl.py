@@ -134,7 +134,8 @@ def edl_files(clips: list[Clip], path: str, title: str = "scenegrep") -> tuple[d
     targets = edl_paths(path, order)
     groups = {rate: [(clip, source) for r, clip, source in timed if r == rate] for rate in order}
     if converted:
-        rates = ", ".join(f"{rate_label(source)} → {rate_label(rate)} fps" for source, rate in sorted(converted, key=lambda sr: sr[0]))
+        pairs = sorted(converted, key=lambda pair: pair[0])
+        rates = ", ".join(f"{rate_label(source)} → {rate_label(rate)} fps" for source, rate in pairs)
         warnings.append(f"{sum(converted.values())} clip(s) come from videos at frame rates EDL timecode does not have; "
                         f"their times go to the nearest frame of a timecode rate ({rates}), and a comment "
                         f"under each event says so")
