@@ -227,6 +227,16 @@ def test_info_shows_names_without_escape_sequences(odd_index, run_cli):
     assert "\x1b" not in info.stdout and "\r" not in info.stdout and "\\x1b[31mred" in info.stdout
 
 
+def test_index_names_a_copied_videos_source_without_escape_sequences(run_cli, tmp_path, tiny_model):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "\x1b[31mred.mp4", range(50), rate=25)
+    (videos / "same.mp4").write_bytes((videos / "\x1b[31mred.mp4").read_bytes())
+    result = run_cli("index", videos, "--db", tmp_path / "db", "--model", tiny_model)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stderr and "from " + str(videos / "\\x1b[31mred.mp4") in result.stderr
+
+
 def test_the_visible_form_of_a_name():
     assert visible("a\nb\rc\td") == "a\\nb\\rc\\td"
     assert visible("\x1b[31m\x7f\x85") == "\\x1b[31m\\x7f\\x85"
