@@ -17,16 +17,20 @@ from .names import visible
 
 @dataclass(frozen=True)
 class Protected:
-    """Files and folders an export must not replace or write into, each with what it is
-    ("the index folder", "an indexed video"), keyed by real path (links resolved)."""
+    """Folders an export must not write into and files it must not replace, each with what it
+    is ("the index folder", "an indexed video"). Folders are kept by real path (links
+    resolved); files by name, so that thousands of videos cost no system call until an
+    export's target exists and has a video's name."""
 
     folders: dict[str, str] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # casefolded name → [(path, what)]
 
     @classmethod
     def of(cls, folders: dict[str, str] | None = None, files: dict[str, str] | None = None) -> Protected:
-        return cls({os.path.realpath(path): what for path, what in (folders or {}).items()},
-                   {os.path.realpath(path): what for path, what in (files or {}).items()})
+        by_name: dict[str, list[tuple[str, str]]] = {}
+        for path, what in (files or {}).items():
+            by_name.setdefault(os.path.basename(path).casefold(), []).append((path, what))
+        return cls({os.path.realpath(path): what for path, what in (folders or {}).items()}, by_name)
 
     def reason(self, path: str) -> str | None:
         """Why nothing may be written at `path`, or None when it may."""
@@ -34,15 +38,16 @@ class Protected:
         for folder, what in self.folders.items():
             if real == folder or real.startswith(folder.rstrip(os.sep) + os.sep):
                 return f"it is inside {what} {visible(folder)}"
-        if real in self.files:
-            return f"it is {self.files[real]}"
-        if os.path.exists(real):  # the same file under another spelling (case-insensitive disks, hard links)
-            for other, what in self.files.items():
-                try:
-                    if os.path.samefile(real, other):
-                        return f"it is {what}"
-                except OSError:
-                    continue
+        if not os.path.exists(real):
+            return None  # nothing there to replace
+        # The same file, however it is named (a link, another spelling on a case-insensitive disk).
+        # A hard link under another name is safe: the rename replaces only the link.
+        for other, what in self.files.get(os.path.basename(real).casefold(), []):
+            try:
+                if os.path.samefile(real, other):
+                    return f"it is {what}"
+            except OSError:
+                continue
         return None
 
 
