@@ -26,13 +26,17 @@ def quiet_libraries() -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # the fallback decoder's FFmpeg: we report errors ourselves
 
 
-def shown(path: str) -> str:
-    """A path as it can be printed: undecodable bytes of odd file names become �."""
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def shown(text: str) -> str:
+    """A name, path or message as it can be printed for people: undecodable bytes of odd file
+    names become �, line breaks, terminal escape sequences and other control characters visible
+    escapes (`\\n`, `\\x1b`), so a file name cannot add lines or drive the terminal."""
+    from scenegrep.pipeline.present.names import visible
+
+    return visible(str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> "click.exceptions.Exit":
-    click.echo(f"scenegrep: error: {message}", err=True)
+    click.echo(f"scenegrep: error: {shown(message)}", err=True)
     raise click.exceptions.Exit(code)
 
 

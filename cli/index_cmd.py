@@ -80,11 +80,11 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
                 for result in index_videos(videos, encoder, store, progress, sampling=sampling):
                     results.append(result)
                     for warning in result.warnings:
-                        progress.write(f"scenegrep: warning: {shown(result.video.path)}: {warning}")
+                        progress.write(f"scenegrep: warning: {shown(result.video.path)}: {shown(warning)}")
                     if result.status == "failed":
-                        progress.write(f"scenegrep: skipping {shown(result.video.path)}: {result.reason}")
+                        progress.write(f"scenegrep: skipping {shown(result.video.path)}: {shown(result.reason)}")
                     elif result.source:
-                        progress.write(f"scenegrep: {shown(result.video.path)}: {result.status} from {result.source} "
+                        progress.write(f"scenegrep: {shown(result.video.path)}: {result.status} from {shown(result.source)} "
                                        f"({result.frames} frames reused, nothing re-encoded)")
             if prune:
                 pruned = prune_missing(store, within=paths)

@@ -54,5 +54,5 @@ def info(db, chroma_url, model, as_json):
             f"videos: {entry['videos']}\nframes: {entry['frames']}"
         )
         if entry["per_video"]:
-            rows = [("episode", "frames", "path")] + [(shown(v["episode"]), str(v["frames"]), shown(v["path"])) for v in entry["per_video"]]
+            rows = [("episode", "frames", "path")] + [(v["episode"], str(v["frames"]), v["path"]) for v in entry["per_video"]]
             click.echo(table(rows, right_align={1}))

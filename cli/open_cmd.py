@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from .common import chroma_url_option, db_option, fail, index_location
+from .common import chroma_url_option, db_option, fail, index_location, shown
 
 
 @click.command("open")
@@ -44,7 +44,7 @@ def open_result(number, player, clip_only, print_only, db, chroma_url):
     if print_only:
         click.echo(shlex.join(command))
         return
-    click.echo(f"opening #{number}: {clip['episode']} at {clip['start_tc']} with {command[0]}", err=True)
+    click.echo(f"opening #{number}: {shown(clip['episode'])} at {clip['start_tc']} with {command[0]}", err=True)
     if command[0] in ("xdg-open", "open", "explorer"):
         click.echo(f"scenegrep: the system player starts at the beginning; seek to {clip['start_tc']} "
                    "(install mpv or vlc to jump there)", err=True)

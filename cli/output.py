@@ -5,6 +5,8 @@ from __future__ import annotations
 from scenegrep.pipeline.records import Clip
 from scenegrep.pipeline.timecode import Timecode
 
+from .common import shown
+
 
 def clips_table(clips: list[Clip]) -> str:
     """Rank, episode, start, end, score; a `same shot` column when near-duplicates were folded in."""
@@ -19,6 +21,8 @@ def clips_table(clips: list[Clip]) -> str:
 
 
 def table(rows: list[tuple[str, ...]], right_align: set[int] = frozenset()) -> str:
+    """Aligned columns; cells are shown as `shown` prints names (one line each, no escape sequences)."""
+    rows = [tuple(shown(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:

@@ -6,8 +6,10 @@ import json
 
 import click
 
-from .common import (chroma_url_option, db_option, device_option, json_option, model_option, precision_option,
-                     index_location)
+from scenegrep.pipeline.errors import ScenegrepError
+
+from .common import (EXIT_FAILED, chroma_url_option, db_option, device_option, index_location, json_option, model_option,
+                     precision_option, shown)
 from .output import clips_table
 from .params import TimeParam
 
@@ -68,7 +70,7 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
     from scenegrep.pipeline.clips import ClipRules
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
     from scenegrep.pipeline.index_access import open_index
-    from scenegrep.pipeline.present import clip_record, export, format_for
+    from scenegrep.pipeline.present import Protected, clip_record, export, format_for
     from scenegrep.pipeline.present.results_file import save_results
     from scenegrep.pipeline.query import Query, query_vector
     from scenegrep.pipeline.search import Filters, search as find_clips
@@ -92,12 +94,21 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
     except OSError as exc:
         click.echo(f"scenegrep: warning: cannot keep the results for `scenegrep open` ({exc.strerror or exc})", err=True)
     thumbnails: dict = {}  # exports named alike share one thumbnail folder: extract once
+    protected = Protected.of({place.db: "the index folder"} if place.db else {},
+                             {place.results_path: "the results file of `scenegrep open`",
+                              **{video.path: "an indexed video" for video in store.indexed_videos()}}) if exports else None
+    failed = 0  # each export on its own: one that fails leaves the others
     for path in exports:
-        result = export(clips, path, fmt, title=query.describe(), thumbnail_cache=thumbnails)
+        try:
+            result = export(clips, path, fmt, title=query.describe(), thumbnail_cache=thumbnails, protected=protected)
+        except ScenegrepError as exc:
+            click.echo(f"scenegrep: error: {shown(str(exc))}", err=True)
+            failed += 1
+            continue
         for warning in result.warnings:
-            click.echo(f"scenegrep: warning: {warning}", err=True)
-        extra = f" (thumbnails in {result.thumbnails})" if result.thumbnails else ""
-        click.echo(f"wrote {len(clips)} clip(s) to {path} as {result.format}{extra}", err=True)
+            click.echo(f"scenegrep: warning: {shown(warning)}", err=True)
+        extra = f" (thumbnails in {shown(result.thumbnails)})" if result.thumbnails else ""
+        click.echo(f"wrote {len(clips)} clip(s) to {shown(path)} as {result.format}{extra}", err=True)
 
     if as_json:
         click.echo(json.dumps(records, indent=2))
@@ -105,6 +116,8 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
         click.echo(clips_table(clips))
     else:
         click.echo("no matching clips" + _filters_note(filters, rules), err=True)
+    if failed:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def _filters_note(filters, rules) -> str:

@@ -94,7 +94,7 @@ def test_edl_imports_into_opentimelineio_with_the_right_in_and_out_points(export
             label = f"{float(Fraction(fps)):.3f}".rstrip("0").rstrip(".")
             files[fps] = out / f"hits_{label}fps.edl"
     assert sorted(p.name for p in out.glob("*.edl")) == sorted(p.name for p in files.values())
-    assert "3 frame rates" in stderr
+    assert "3 timecode rates" in stderr
     for fps, path in files.items():
         rate = Fraction(fps)
         timeline = otio.adapters.read_from_file(str(path), "cmx_3600", rate=float(rate))

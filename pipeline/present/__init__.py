@@ -4,6 +4,10 @@ One module per kind of output, each fed the same clips: `tabular` (CSV,
 JSON), `edl` (CMX 3600), `playlist` (M3U, XSPF), `sheet` (HTML contact sheet),
 with `thumbs` extracting the frame at each clip's best hit from the video and
 `fields` formatting the values every output shares through `Timecode`.
+
+Every file is written whole or not at all (`atomic`), never over the index
+or an indexed video (`targets`), with untrusted names made safe for its
+format (`names`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass, field
 from ..errors import ScenegrepError
 from ..records import Clip
 from .fields import clip_record
+from .names import visible
+from .targets import Protected, check_folder, checked_target
 
 FORMATS = {
     "csv": (".csv",),
@@ -63,49 +69,60 @@ def thumbnail_folder(path: str) -> str:
     return f"{stem}_thumbs"
 
 
-def export(clips: list[Clip], path: str, fmt: str | None = None, title: str = "", thumbnail_cache: dict | None = None) -> ExportResult:
+def export(clips: list[Clip], path: str, fmt: str | None = None, title: str = "", thumbnail_cache: dict | None = None,
+           protected: Protected | None = None) -> ExportResult:
     """Write `clips` (best first) to `path` in `fmt` (default: from the extension).
 
     Pass the same dict as `thumbnail_cache` to several exports of the same
     clips so that exports sharing a thumbnail folder extract the frames once.
+    Nothing is written over or into what `protected` names (the index, its
+    videos). Each file is written whole (a temporary file, then a rename):
+    a failure leaves no part of it. An existing export is rewritten.
 
-    Raises ScenegrepError for an unknown format or a file that cannot be written."""
-    from .edl import write_edl
-    from .playlist import write_m3u, write_xspf
-    from .sheet import write_sheet
-    from .tabular import write_csv, write_json
+    Raises ScenegrepError for an unknown format, a protected, non-UTF-8 or
+    non-regular target, or a file that cannot be written."""
+    from .atomic import write_all_atomically
+    from .edl import edl_files
+    from .playlist import m3u_text, xspf_text
+    from .sheet import sheet_html
+    from .tabular import csv_text, json_text
     from .thumbs import write_thumbnails
 
     fmt = format_for(path, fmt)
+    target = checked_target(path, protected)
     result = ExportResult(path=path, format=fmt)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ScenegrepError(f"cannot write {path}: folder {folder} does not exist")
     thumbnails: list[str | None] = [None] * len(clips)
     if fmt in WITH_THUMBNAILS:
         result.thumbnails = thumbnail_folder(path)
+        check_folder(result.thumbnails, protected)
         cache = {} if thumbnail_cache is None else thumbnail_cache
         if result.thumbnails not in cache:
             cache[result.thumbnails] = write_thumbnails(clips, result.thumbnails)
         thumbnails, warnings = cache[result.thumbnails]
         result.warnings = list(warnings)
     records = [clip_record(rank, clip, thumb) for rank, (clip, thumb) in enumerate(zip(clips, thumbnails), 1)]
+    if fmt == "edl":
+        named, warnings = edl_files(clips, path, title or "scenegrep")
+        files = {target if name == path else checked_target(name, protected): text for name, text in named.items()}
+        result.warnings += warnings
+    elif fmt == "csv":
+        files = {target: csv_text(records)}
+    elif fmt == "json":
+        files = {target: json_text(records, title)}
+    elif fmt == "m3u":
+        files = {target: m3u_text(clips)}
+    elif fmt == "xspf":
+        files = {target: xspf_text(clips, title)}
+    else:
+        files = {target: sheet_html(records, path, f"scenegrep: {title}" if title else "scenegrep results")}
     try:
-        if fmt == "csv":
-            write_csv(records, path)
-        elif fmt == "json":
-            write_json(records, path, title)
-        elif fmt == "edl":
-            result.warnings += write_edl(clips, path, title or "scenegrep")
-        elif fmt == "m3u":
-            write_m3u(clips, path)
-        elif fmt == "xspf":
-            write_xspf(clips, path, title)
-        else:
-            write_sheet(records, path, f"scenegrep: {title}" if title else "scenegrep results")
+        write_all_atomically(files)
     except OSError as exc:
-        raise ScenegrepError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise ScenegrepError(f"cannot write {visible(path)}: {exc.strerror or exc}") from exc
+    except UnicodeEncodeError as exc:
+        raise ScenegrepError(f"cannot write {visible(path)}: it would hold text that is not valid Unicode "
+                             f"({visible(exc.object[exc.start:exc.end])})") from exc
     return result
 
 
-__all__ = ["FORMATS", "ExportResult", "clip_record", "export", "format_for"]
+__all__ = ["FORMATS", "ExportResult", "Protected", "clip_record", "export", "format_for"]

@@ -3,6 +3,11 @@
 VLC honours `#EXTVLCOPT:start-time=` / `stop-time=` (seconds) on the entry
 that follows, and the same options as `<vlc:option>` in XSPF, so each entry
 plays just its clip. Other players play the whole file from the start.
+
+Names are untrusted: titles show them through `names.visible` (a newline in
+a file name must not add a line, a control character is illegal in XML),
+and a path that cannot stand on an M3U line as it is becomes a `file://`
+URI, whose percent-encoding keeps every byte of the name.
 """
 
 from __future__ import annotations
@@ -12,35 +17,43 @@ from pathlib import Path
 
 from ..records import Clip
 from ..timecode import Timecode
+from .names import is_safe, visible
 
 VLC_EXTENSION = "http://www.videolan.org/vlc/playlist/0"
 XSPF_NS = "http://xspf.org/ns/0/"
 
 
 def _title(rank: int, clip: Clip) -> str:
-    return f"#{rank} {clip.episode} {Timecode(clip.start).to_hms()}-{Timecode(clip.end).to_hms()} ({clip.score:.3f})"
+    return visible(f"#{rank} {clip.episode} {Timecode(clip.start).to_hms()}-{Timecode(clip.end).to_hms()} "
+                   f"({clip.score:.3f})")
 
 
-def write_m3u(clips: list[Clip], path: str) -> None:
-    """Extended M3U (UTF-8): `#EXTINF:seconds,title`, the VLC options, then the file's absolute path."""
+def m3u_location(path: str) -> str:
+    """The entry line for a video: its path, or its `file://` URI when the path holds a
+    line break or another character that cannot stand on a line as it is."""
+    return path if is_safe(path) else Path(path).as_uri()
+
+
+def m3u_text(clips: list[Clip]) -> str:
+    """Extended M3U (UTF-8): `#EXTINF:seconds,title`, the VLC options, then the video (see `m3u_location`)."""
     lines = ["#EXTM3U"]
     for rank, clip in enumerate(clips, 1):
         lines += [
             f"#EXTINF:{round(clip.end - clip.start)},{_title(rank, clip)}",
             f"#EXTVLCOPT:start-time={clip.start:.3f}",
             f"#EXTVLCOPT:stop-time={clip.end:.3f}",
-            clip.path,
+            m3u_location(clip.path),
         ]
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
-def write_xspf(clips: list[Clip], path: str, title: str = "") -> None:
+def xspf_text(clips: list[Clip], title: str = "") -> str:
     """XSPF 1: one track per clip with a `file:` location, its duration in ms, and VLC start/stop options."""
     ET.register_namespace("", XSPF_NS)
     ET.register_namespace("vlc", VLC_EXTENSION)
     root = ET.Element(f"{{{XSPF_NS}}}playlist", version="1")
     if title:
-        ET.SubElement(root, f"{{{XSPF_NS}}}title").text = title
+        ET.SubElement(root, f"{{{XSPF_NS}}}title").text = visible(title)
     tracks = ET.SubElement(root, f"{{{XSPF_NS}}}trackList")
     for rank, clip in enumerate(clips, 1):
         track = ET.SubElement(tracks, f"{{{XSPF_NS}}}track")
@@ -52,4 +65,4 @@ def write_xspf(clips: list[Clip], path: str, title: str = "") -> None:
         ET.SubElement(extension, f"{{{VLC_EXTENSION}}}option").text = f"stop-time={clip.end:.3f}"
     tree = ET.ElementTree(root)
     ET.indent(tree)
-    tree.write(path, encoding="UTF-8", xml_declaration=True)
+    return "<?xml version='1.0' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode") + "\n"

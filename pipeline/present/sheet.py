@@ -1,6 +1,10 @@
 """HTML contact sheet: one card per clip with its thumbnail, timecodes, score,
 and a link that opens the video at the clip (`file:…#t=start,end`, a W3C
-media fragment that browsers' built-in players honour)."""
+media fragment that browsers' built-in players honour).
+
+Names are shown through `names.visible` (control characters are illegal in
+HTML text and would show as garbage or not at all); links are `file://`
+URIs, percent-encoded byte for byte."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import os
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
+
+from .names import visible
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; background: #fafafa; color: #222; }
@@ -23,15 +29,15 @@ def media_link(path: str, start: float, end: float) -> str:
     return f"{Path(path).as_uri()}#t={start:.3f},{end:.3f}"
 
 
-def write_sheet(records: list[dict], path: str, title: str = "scenegrep results") -> None:
-    """Write the sheet for clip records (see `fields.clip_record`); thumbnails are
-    linked relative to the sheet so the folder can be moved as a whole."""
+def sheet_html(records: list[dict], path: str, title: str = "scenegrep results") -> str:
+    """The sheet for clip records (see `fields.clip_record`) to be saved at `path`; thumbnails
+    are linked relative to it so the folder can be moved as a whole."""
     folder = os.path.dirname(os.path.abspath(path))
     cards = []
     for record in records:
         if record.get("thumbnail"):
             src = quote(Path(os.path.relpath(record["thumbnail"], folder)).as_posix())
-            picture = f'<img src="{escape(src)}" alt="{escape(record["episode"])} at {escape(record["start_tc"])}">'
+            picture = f'<img src="{escape(src)}" alt="{escape(visible(record["episode"]))} at {escape(record["start_tc"])}">'
         else:
             picture = '<p class="missing">no thumbnail (video not readable)</p>'
         smpte = (f'<br><span class="tc">{escape(record["start_smpte"])} – {escape(record["end_smpte"])}</span> '
@@ -41,15 +47,15 @@ def write_sheet(records: list[dict], path: str, title: str = "scenegrep results"
         cards.append(
             f'<div class="clip" id="clip-{record["rank"]}">'
             f'<a href="{escape(media_link(record["path"], record["start"], record["end"]))}">{picture}</a>'
-            f'<div class="meta"><b>#{record["rank"]}</b> {escape(record["episode"])} · score {record["score"]:.3f}'
+            f'<div class="meta"><b>#{record["rank"]}</b> {escape(visible(record["episode"]))} · score {record["score"]:.3f}'
             f'<br><span class="tc">{escape(record["start_tc"])} – {escape(record["end_tc"])}</span>{smpte}{also}'
             f'<br><a href="{escape(media_link(record["path"], record["start"], record["end"]))}">open at '
             f'{escape(record["start_tc"])}</a></div></div>'
         )
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n<body>"
-        f"<h1>{escape(title)}</h1><p>{len(records)} clip(s). Click a picture to play the clip.</p>"
+        f"<title>{escape(visible(title))}</title><style>{STYLE}</style></head>\n<body>"
+        f"<h1>{escape(visible(title))}</h1><p>{len(records)} clip(s). Click a picture to play the clip.</p>"
         f'<div class="grid">\n' + "\n".join(cards) + "\n</div></body></html>\n"
     )
-    Path(path).write_text(page, encoding="utf-8")
+    return page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 
 import numpy as np
 
@@ -73,9 +74,13 @@ def write_thumbnails(clips: list[Clip], folder: str, width: int = THUMB_WIDTH) -
         if image.width > width:
             image = image.resize((width, max(1, round(image.height * width / image.width))), Image.Resampling.BILINEAR)
         target = os.path.join(folder, thumbnail_name(rank, clip))
+        partial = f"{target}.part"  # whole or not at all, like the exports
         try:
-            image.save(target, quality=85)
+            image.save(partial, format="JPEG", quality=85)
+            os.replace(partial, target)
         except OSError as exc:
+            with suppress(OSError):
+                os.unlink(partial)
             raise ScenegrepError(f"cannot write thumbnail {target}: {exc.strerror or exc}") from exc
         paths.append(target)
     return paths, warnings
