@@ -14,6 +14,7 @@ The store is an embedded Chroma folder (`--db`) or a Chroma server
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -213,9 +214,12 @@ class FrameStore:
         """Open (or create) the model's collection. Another model gets its own
         collection (searches then pick one with --model). `every` None means the
         existing index's interval, else DEFAULT_EVERY. Raises ModelMismatchError
-        when the index samples at another interval: mixing intervals would skew clips."""
+        when the index samples at another interval: mixing intervals would skew clips,
+        ValueError for an interval that is not a positive finite number."""
         from .sample import DEFAULT_EVERY
 
+        if every is not None and not (math.isfinite(every) and every > 0):
+            raise ValueError(f"the sampling interval must be a positive number of seconds, not {every!r}")
         name = collection_name(model)
         existing = {index.collection: index for index in list_indexes(client)}
         if name in existing:

@@ -224,3 +224,33 @@ def test_index_keeps_the_index_interval_when_every_is_not_given(tmp_path, tiny_m
     assert json.loads(more.stdout)["every"] == 3.0
     refused = run_cli("index", sample_copy, "--db", db, "--every", "2")
     assert refused.exit_code == 1 and "samples every 3 s" in refused.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_a_non_finite_interval_is_a_usage_error_and_writes_nothing(tmp_path, tiny_model, run_cli, sample_copy, value):
+    db = tmp_path / "db"
+    result = run_cli("index", sample_copy / "episode_01.mp4", "--model", tiny_model, "--db", db, "--every", value)
+    assert result.exit_code == 2 and "not a finite number" in result.stderr, result.stderr
+    assert not db.exists()
+    evaluated = run_cli("eval", "videos", SAMPLE_VIDEOS / "annotations.json", "--model", tiny_model, "--db", db,
+                        "--every", value)
+    assert evaluated.exit_code == 2 and "not a finite number" in evaluated.stderr
+    assert not db.exists()
+    for option in ("--gap", "--pad", "--within", "--min-score"):
+        searched = run_cli("search", "x", "--db", db, option, value)
+        assert searched.exit_code == 2 and "not a finite number" in searched.stderr, option
+    # The index is then built as if nothing had happened.
+    fine = run_cli("index", sample_copy / "episode_01.mp4", "--model", tiny_model, "--db", db, "--json")
+    assert fine.exit_code == 0, fine.stderr
+    assert json.loads(fine.stdout)["every"] == 2.0
+
+
+def test_a_library_user_cannot_store_a_non_finite_interval(tmp_path, tiny_model):
+    from scenegrep.pipeline.encode import ClipEncoder
+    from scenegrep.pipeline.store import FrameStore, list_indexes, open_client
+
+    client = open_client(str(tmp_path / "db"))
+    with pytest.raises(ValueError, match="positive number"):
+        FrameStore.for_indexing(client, ClipEncoder(tiny_model).info, float("nan"))
+    assert list_indexes(client) == []
+
