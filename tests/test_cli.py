@@ -9,6 +9,7 @@ import sys
 from fractions import Fraction
 
 import av
+import numpy as np
 import pytest
 from conftest import SAMPLE_VIDEOS, write_video
 
@@ -254,3 +255,22 @@ def test_a_library_user_cannot_store_a_non_finite_interval(tmp_path, tiny_model)
         FrameStore.for_indexing(client, ClipEncoder(tiny_model).info, float("nan"))
     assert list_indexes(client) == []
 
+
+
+def test_fp16_on_a_cpu_is_refused_for_text_and_image_queries_alike(run_cli, shared_index, tmp_path):
+    import torch
+
+    from PIL import Image
+
+    still = tmp_path / "still.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(still)
+    devices = ["cpu"] + ([] if torch.cuda.is_available() or torch.backends.mps.is_available() else ["auto"])
+    for device in devices:
+        for query in (["a shape"], ["--image", still]):
+            result = run_cli("search", *query, "--db", shared_index, "--device", device, "--precision", "fp16")
+            assert result.exit_code == 1, (device, query, result.stderr)
+            assert "--precision fp16 is for GPUs" in result.stderr and "Traceback" not in result.stderr
+    for precision in ("fp32", "bf16", "auto"):  # what a CPU runs works for both
+        for query in (["a shape"], ["--image", still]):
+            result = run_cli("search", *query, "--db", shared_index, "--device", "cpu", "--precision", precision)
+            assert result.exit_code == 0, (precision, query, result.stderr)
