@@ -34,7 +34,7 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 from .errors import VideoError
-from .files import Fingerprint, content_hash, lacks_mp4_index
+from .files import Fingerprint, content_hash, lacks_mp4_index, not_regular_reason
 from .overlap import BackgroundWriter, prefetch_each
 from .records import Video
 from .sample import VideoSampler
@@ -192,6 +192,9 @@ def update_video(video: Video, store, in_progress: set[str] | None = None) -> Vi
         stat = os.stat(video.path)
     except OSError as exc:
         return VideoResult(video, "failed", reason=_os_reason(video.path, exc))
+    not_regular = not_regular_reason(stat.st_mode)
+    if not_regular:
+        return VideoResult(video, "failed", reason=not_regular)
     entry = store.indexed_video(video.video_id)
     if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns and entry.get("hash"):
         return VideoResult(video, "unchanged", frames=int(entry.get("frames", 0)))
