@@ -38,6 +38,7 @@ from .files import Fingerprint, content_hash, lacks_mp4_index, not_regular_reaso
 from .overlap import BackgroundWriter, prefetch_each
 from .records import Video
 from .sample import VideoSampler
+from .timecode import rate_text
 
 TRUNCATION_SLACK_INTERVALS = 2
 """A video whose last sampled frame lies more than this many sampling intervals
@@ -329,7 +330,7 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
                                "indexed as far as it decodes")
     elif end.decode_errors:
         result.warnings.append(f"{end.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
-    rate = {"fps": str(start.rate)} if start.rate else {}  # exact, e.g. "30000/1001": for SMPTE/EDL
+    rate = {"fps": rate_text(start.rate)} if start.rate else {}  # "30000/1001" exact, a VFR average "15.512"
     metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), **rate}
     return result, writer.submit(store.mark_indexed, video, frames, metadata)
 

@@ -274,3 +274,33 @@ def test_fp16_on_a_cpu_is_refused_for_text_and_image_queries_alike(run_cli, shar
         for query in (["a shape"], ["--image", still]):
             result = run_cli("search", *query, "--db", shared_index, "--device", "cpu", "--precision", precision)
             assert result.exit_code == 0, (precision, query, result.stderr)
+
+
+def test_the_fps_of_a_variable_frame_rate_video_is_readable(tmp_path, tiny_model, run_cli):
+    folder = tmp_path / "rates"
+    folder.mkdir()
+    write_video(folder / "ntsc.mp4", range(90), rate=Fraction(30000, 1001))
+    # MP4 keeps each frame's time: FFmpeg's average rate is frames ÷ duration, 400/407.
+    write_video(folder / "vfr.mp4", [0, 500, 2100, 2150, 4400, 6000, 6033, 9000], rate=25, time_base=Fraction(1, 1000))
+    db = tmp_path / "db"
+    assert run_cli("index", folder, "--model", tiny_model, "--db", db).exit_code == 0
+
+    def rates():
+        result = run_cli("search", "x", "--db", db, "--json", "-k", "50", "--keep-duplicates")
+        assert result.exit_code == 0, result.stderr
+        return {clip["episode"]: (clip["fps"], clip["start_smpte"]) for clip in json.loads(result.stdout)}
+
+    found = rates()
+    assert found["ntsc"][0] == "30000/1001"
+    assert found["vfr"][0] == "0.983"  # the average rate to a thousandth
+    assert Fraction(found["vfr"][0]) == Fraction(983, 1000)
+    assert all(smpte and len(smpte) == 11 for _, smpte in found.values())
+
+    # An index written before kept the raw average; it is shown readable too.
+    from scenegrep.pipeline.store import FrameStore, list_indexes, open_client
+
+    client = open_client(str(db), create=False)
+    store = FrameStore(client, list_indexes(client)[0])
+    (vfr,) = [entry for entry in store.indexed_videos() if entry["episode"] == "vfr"]
+    store.update_fingerprint(vfr["video_id"], {"fps": "3102357836338419/200000000000000"})
+    assert rates()["vfr"][0] == "15.512"
