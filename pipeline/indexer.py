@@ -240,8 +240,9 @@ def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoR
     if frames != int(source.get("frames", -1)):
         store.remove_leftovers(video.video_id)  # the source is incomplete: index from the file
         return None
-    rate = {"fps": source["fps"]} if source.get("fps") else {}  # the same content: the same frame rate
-    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": float(source.get("duration", 0.0)), **rate})
+    # The same content and the same frames: the same frame rate and sampling.
+    kept = {key: source[key] for key in ("fps", "sampling") if source.get(key)}
+    store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": float(source.get("duration", 0.0)), **kept})
     moved = not os.path.exists(source["path"])
     if moved:
         store.remove_video(source["video_id"])
@@ -331,7 +332,8 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
     elif end.decode_errors:
         result.warnings.append(f"{end.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
     rate = {"fps": rate_text(start.rate)} if start.rate else {}  # "30000/1001" exact, a VFR average "15.512"
-    metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), **rate}
+    sampled = "keyframes" if end.strategy.startswith("keyframes") else "grid"  # what search shapes clips by
+    metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), "sampling": sampled, **rate}
     return result, writer.submit(store.mark_indexed, video, frames, metadata)
 
 

@@ -44,6 +44,10 @@ class Filters:
             raise ScenegrepError(f"--from ({self.start:g} s) is after --to ({self.end:g} s); swap them")
 
 
+IRREGULAR_SAMPLING = "keyframes"
+"""The registry's `sampling` of videos whose samples follow their keyframes, not the grid."""
+
+
 def resolve_episodes(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
     """The indexed episode names matching any of `patterns` (shell globs, case-sensitive).
 
@@ -84,8 +88,21 @@ def search(
         with_vectors=rules.duplicate_similarity is not None,
     )
     durations = {path: _number(entry.get("duration")) for path, entry in videos.items()}
-    clips = shape_clips(hits, store.info.every, rules, durations, (filters.start, filters.end))
+    samples = irregular_samples(store, [videos[path] for path in {hit.path for hit in hits} if path in videos])
+    clips = shape_clips(hits, store.info.every, rules, durations, (filters.start, filters.end), samples)
     return [replace(clip, fps=_rate(videos.get(clip.path))) for clip in clips[:k]]
+
+
+def irregular_samples(store, entries: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Stored sample times (ascending) of those registered `entries` whose
+    samples are not on the interval grid (indexed with `--sampling keyframes`),
+    by path. Entries written before the sampling was recorded are grid videos.
+    Reads the local vector cache (a Chroma fetch the first time)."""
+    irregular = [entry for entry in entries if entry.get("sampling") == IRREGULAR_SAMPLING]
+    if not irregular:
+        return {}
+    found = store.frames_of(irregular)
+    return {entry["path"]: found[entry["video_id"]][0] for entry in irregular if entry["video_id"] in found}
 
 
 def _number(value) -> float | None:
