@@ -13,6 +13,7 @@ from tqdm import tqdm
 from .common import (chroma_url_option, db_option, device_option, json_option, model_option, say_waiting, shown,
                      index_location, wait_option)
 from .output import table
+from .params import FiniteFloatRange
 
 
 @click.group(name="eval")
@@ -60,7 +61,7 @@ def images(folder, model, device, as_json):
 
 @eval_group.command()
 @click.argument("annotations", type=click.Path())
-@click.option("--every", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--every", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Sampling interval when the videos must be indexed. Default: the index's, else 2.")
 @wait_option
 @db_option

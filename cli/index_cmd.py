@@ -10,6 +10,7 @@ import click
 from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
                      device_option, fail, json_option, model_option, precision_option, say_waiting, shown,
                      index_location, wait_option)
+from .params import FiniteFloatRange
 from .progress import TqdmProgress
 
 STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
@@ -17,7 +18,7 @@ STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--every", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--every", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Seconds between sampled frames. Default: the index's interval, else 2.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Frames per model call. Default: 256 on CUDA, 32 on CPU.")

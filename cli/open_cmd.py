@@ -39,14 +39,14 @@ def open_result(number, player, clip_only, print_only, db, chroma_url):
     from scenegrep.pipeline.present.results_file import load_result
 
     clip, _ = load_result(index_location(db, chroma_url).results_path, number)
-    end = clip["end"] if clip_only else None
-    command = choose_command(player, clip["path"], clip["start"], end, need_installed=not print_only)
+    end = clip.end if clip_only else None
+    command = choose_command(player, clip.path, clip.start, end, need_installed=not print_only)
     if print_only:
         click.echo(shlex.join(command))
         return
-    click.echo(f"opening #{number}: {shown(clip['episode'])} at {clip['start_tc']} with {command[0]}", err=True)
+    click.echo(f"opening #{number}: {shown(clip.episode)} at {clip.start_tc} with {command[0]}", err=True)
     if command[0] in ("xdg-open", "open", "explorer"):
-        click.echo(f"scenegrep: the system player starts at the beginning; seek to {clip['start_tc']} "
+        click.echo(f"scenegrep: the system player starts at the beginning; seek to {clip.start_tc} "
                    "(install mpv or vlc to jump there)", err=True)
     status = launch(command)
     if status != 0:

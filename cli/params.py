@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from scenegrep.pipeline.timecode import Timecode
@@ -19,3 +21,15 @@ class TimeParam(click.ParamType):
             return Timecode.parse(value).seconds
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and ±inf (which pass its bounds
+    checks: nan compares false with everything). `--every nan` once created an
+    index sampling every 0 s that refused every later command."""
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)

@@ -11,7 +11,7 @@ from scenegrep.pipeline.errors import ScenegrepError
 from .common import (EXIT_FAILED, chroma_url_option, db_option, device_option, index_location, json_option, model_option,
                      precision_option, shown)
 from .output import clips_table
-from .params import TimeParam
+from .params import FiniteFloatRange, TimeParam
 
 
 @click.command()
@@ -29,13 +29,13 @@ from .params import TimeParam
               help="Only frames at or after this time in each video (90, 1:30, 00:01:30.5).")
 @click.option("--to", "end", type=TimeParam(), default=None, metavar="TIME",
               help="Only frames at or before this time in each video.")
-@click.option("--min-score", type=float, default=None, help="Drop frames scoring below this (cosine similarity).")
-@click.option("--within", type=click.FloatRange(min=0), default=None, metavar="DELTA",
+@click.option("--min-score", type=FiniteFloatRange(), default=None, help="Drop frames scoring below this (cosine similarity).")
+@click.option("--within", type=FiniteFloatRange(min=0), default=None, metavar="DELTA",
               help="Keep only frames scoring within DELTA of the best one (a cut-off that adapts to the query).")
 @click.option("--per-episode", type=click.IntRange(min=1), default=None, metavar="N", help="At most N clips per episode.")
-@click.option("--pad", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+@click.option("--pad", type=FiniteFloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
               help="Seconds added before and after each clip (never past the video's start or end).")
-@click.option("--gap", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--gap", type=FiniteFloatRange(min=0), default=None, metavar="SECONDS",
               help="Matching frames at most this far apart join one clip. Default: 1.5 sampling intervals.")
 @click.option("--keep-duplicates", is_flag=True,
               help="List near-identical shots separately instead of folding them into the best one.")
@@ -77,7 +77,10 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
 
     query = Query.parse(text, images, not_texts, not_images)
     filters = Filters(tuple(episodes), start, end)
-    filters.check()
+    try:
+        filters.check()
+    except ScenegrepError as exc:  # options that contradict each other: a usage error (exit 2)
+        raise click.UsageError(str(exc)) from None
     for path in exports:
         format_for(path, fmt)  # a bad name fails before the model loads
     rules = ClipRules(gap=gap, pad=pad, min_score=min_score, within=within, per_episode=per_episode,

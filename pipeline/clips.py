@@ -14,6 +14,12 @@ In order:
    every frame is a candidate, and without this a clip would span the whole
    video). A clip starts at its first hit, ends one interval after its last
    (the last hit's frame stands for that interval), and scores as its best hit.
+   Videos sampled at irregular times (`--sampling keyframes`: samples can be
+   0.4 s apart on an index whose interval is 2 s) follow their own samples
+   instead of the interval: hits join when no stored sample lies between
+   them (what the 1.5-interval gap means on a grid), and a clip ends at the
+   stored sample after its last hit (one interval after it for the last
+   sample). An explicit `gap` is seconds for every video.
 3. **Padding and clamping.** `pad` seconds are added before and after; a clip
    never starts before 0 or ends after the video (nor leaves the searched
    time window). Clips of one video that now overlap merge.
@@ -90,22 +96,45 @@ def merge_hits(
     every: float,
     gap: float | None = None,
     score_jump: float = np.inf,
+    samples: Mapping[str, np.ndarray] | None = None,
 ) -> list[Clip]:
     """Merge hits of the same video at most `gap` seconds apart (default
     MERGE_GAP_INTERVALS × `every`) and at most `score_jump` apart in score into
-    clips, best first."""
-    gap = every * MERGE_GAP_INTERVALS if gap is None else gap
+    clips, best first. `samples` (path → stored sample times, ascending) names
+    the videos sampled at irregular times; their default gap and clip ends
+    follow those samples (see the module docstring)."""
+    samples = samples or {}
     clips: list[Clip] = []
     by_video = sorted(hits, key=lambda hit: (hit.path, hit.t))
-    for _, group in groupby(by_video, key=lambda hit: hit.path):
+    for path, group in groupby(by_video, key=lambda hit: hit.path):
+        times = samples.get(path)
         run: list[Hit] = []
         for hit in group:
-            if run and (hit.t - run[-1].t > gap + TIME_EPSILON or abs(hit.score - run[-1].score) > score_jump):
-                clips.append(_clip_of(run, every))
+            if run and (_apart(run[-1].t, hit.t, every, gap, times) or abs(hit.score - run[-1].score) > score_jump):
+                clips.append(_clip_of(run, every, times))
                 run = []
             run.append(hit)
-        clips.append(_clip_of(run, every))
+        clips.append(_clip_of(run, every, times))
     return best_first(clips)
+
+
+def _apart(earlier: float, later: float, every: float, gap: float | None, times: np.ndarray | None) -> bool:
+    """Whether hits at these times of one video are too far apart to share a clip."""
+    if gap is None and times is not None:
+        between = np.searchsorted(times, later - TIME_EPSILON, "left") - np.searchsorted(times, earlier + TIME_EPSILON, "right")
+        return int(between) > 0
+    limit = every * MERGE_GAP_INTERVALS if gap is None else gap
+    return later - earlier > limit + TIME_EPSILON
+
+
+def _end_after(t: float, every: float, times: np.ndarray | None) -> float:
+    """Until when the frame sampled at `t` stands for the video: the next stored
+    sample (irregular sampling), else one interval later."""
+    if times is not None:
+        following = int(np.searchsorted(times, t + TIME_EPSILON, "right"))
+        if following < len(times):
+            return float(times[following])
+    return t + every
 
 
 def default_score_jump(hits: Sequence[Hit]) -> float:
@@ -117,13 +146,13 @@ def default_score_jump(hits: Sequence[Hit]) -> float:
     return SCORE_JUMP_OF_SPREAD * float(scores.max() - np.median(scores))
 
 
-def _clip_of(run: list[Hit], every: float) -> Clip:
+def _clip_of(run: list[Hit], every: float, times: np.ndarray | None = None) -> Clip:
     first = run[0]
     return Clip(
         episode=first.episode,
         path=first.path,
         start=first.t,
-        end=run[-1].t + every,
+        end=_end_after(run[-1].t, every, times),
         score=max(hit.score for hit in run),
         hits=tuple(run),
     )
@@ -219,11 +248,14 @@ def shape_clips(
     rules: ClipRules = ClipRules(),
     durations: Mapping[str, float | None] | None = None,
     window: tuple[float | None, float | None] = (None, None),
+    samples: Mapping[str, np.ndarray] | None = None,
 ) -> list[Clip]:
-    """Hits → clips, best first, by `rules` (the steps in the module docstring)."""
+    """Hits → clips, best first, by `rules` (the steps in the module docstring).
+    `samples`: stored sample times (ascending) of the videos sampled at
+    irregular times, by path; the others are on the `every` grid."""
     kept = cut_off(hits, rules.min_score, rules.within)
     jump = default_score_jump(hits) if rules.score_jump is None else rules.score_jump
-    clips = merge_hits(kept, every, gap=rules.gap, score_jump=jump)
+    clips = merge_hits(kept, every, gap=rules.gap, score_jump=jump, samples=samples)
     clips = pad_and_clamp(clips, rules.pad, durations, window)
     if rules.duplicate_similarity is not None:
         clips = collapse_duplicates(clips, rules.duplicate_similarity)

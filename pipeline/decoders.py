@@ -9,6 +9,7 @@ and colour conversion costs about as much as decoding.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import VideoError
-from .timecode import parse_rate
+from .timecode import readable_rate
 
 log = logging.getLogger(__name__)
 
@@ -161,13 +162,14 @@ def _rgb_of(frame) -> Callable[[], np.ndarray]:
 
 
 def container_rate(rate) -> Fraction | None:
-    """A stream's frame rate as an exact Fraction; rates within 0.005 fps of an
-    NTSC rate (14985/500 from some muxers) become 24000/1001, 30000/1001 or
-    60000/1001, so timecodes and EDLs count drop-frame as editors expect."""
+    """A stream's frame rate as people write it (`timecode.readable_rate`):
+    exact when it is an integer, n/1001 or a short decimal; within 0.005 fps
+    of an NTSC rate (14985/500 from some muxers) 24000/1001, 30000/1001 or
+    60000/1001, so timecodes and EDLs count drop-frame as editors expect; the
+    average of a variable-frame-rate video (400/407) to a thousandth (0.983)."""
     if not rate:
         return None
-    rate = Fraction(rate)
-    return parse_rate(float(rate)) if rate.denominator != 1 else rate
+    return readable_rate(Fraction(rate))
 
 
 class OpenCVDecoder:
@@ -191,7 +193,7 @@ class OpenCVDecoder:
         count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
         return StreamInfo(
             duration=count / fps if fps and count else None,
-            rate=Fraction(fps).limit_denominator(1001) if fps else None,
+            rate=container_rate(fps) if fps and math.isfinite(fps) and fps > 0 else None,
             width=int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
             height=int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             backend=self.name,

@@ -101,6 +101,13 @@ probe runs at least this much faster than fp32: emulated bf16 is slower than
 fp32, native bf16 (AVX-512 BF16, AMX) is 2-4x faster, so the margin is wide."""
 
 
+NUMPY_TEXT_DEVICES = (None, "auto", "cpu")
+"""Device requests the numpy text tower may stand in for: it runs on the CPU."""
+
+NUMPY_TEXT_PRECISIONS = (None, "auto", "fp32")
+"""Precision requests the numpy text tower may stand in for: it computes in fp32."""
+
+
 def pick_precision(requested: str | None, device: str) -> str:
     """The numeric precision the model runs in: fp16 on CUDA, bf16 on CPUs where
     it is faster (see `cpu_bf16_is_fast`), else fp32; or the requested one.
@@ -254,11 +261,15 @@ class ClipEncoder:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed text queries; returns (n, dim) float32, unit length.
 
-        Before the model has loaded, and on the CPU (or `auto`), the text runs
-        through the numpy copy of the text tower (`pipeline/numpy_text.py`)
-        when the model allows it: the same vectors without importing torch,
-        which is most of a cold search's time."""
-        if not self._loaded and self._requested_device in (None, "auto", "cpu"):
+        Before the model has loaded, on the CPU (or `auto`) and in fp32 (or
+        `auto`), the text runs through the numpy copy of the text tower
+        (`pipeline/numpy_text.py`) when the model allows it: the same vectors
+        without importing torch, which is most of a cold search's time. That
+        copy computes in fp32, so an explicit fp16 or bf16 loads the model:
+        the precision is then checked and used for text as for images (fp16
+        on a CPU is refused for both)."""
+        if (not self._loaded and self._requested_device in NUMPY_TEXT_DEVICES
+                and self._requested_precision in NUMPY_TEXT_PRECISIONS):
             numpy_text = self._numpy_text()
             if numpy_text is not None:
                 return numpy_text.embed_texts(texts)

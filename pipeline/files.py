@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -99,6 +100,18 @@ def lacks_mp4_index(path: str) -> bool:
     return b"mdat" in boxes and b"moov" not in boxes
 
 
+def not_regular_reason(mode: int) -> str | None:
+    """Why a file of this `st_mode` cannot be indexed, None for a regular file.
+
+    A FIFO must never be opened for reading (that blocks until a writer
+    comes), and its size of 0 says nothing about content."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    return f"not a regular file ({kind}); only video files can be indexed"
+
+
 def is_within(path: str, folders: Iterable[str]) -> bool:
     """Whether `path` is one of `folders` or lies below one of them (absolute paths)."""
     for folder in folders:
@@ -121,6 +134,13 @@ def find_videos(paths: Iterable[str | os.PathLike]) -> tuple[list[Video], list[t
     seen: set[str] = set()
 
     def add(path: str) -> None:
+        try:
+            reason = not_regular_reason(os.stat(path).st_mode)
+        except OSError:
+            reason = None  # indexing names the error (broken link, permission) with its reason
+        if reason:
+            problems.append((path, reason))
+            return
         video = video_for(path)
         if video.path not in seen:
             seen.add(video.path)
@@ -142,7 +162,7 @@ def find_videos(paths: Iterable[str | os.PathLike]) -> tuple[list[Video], list[t
         elif os.path.islink(path):
             problems.append((path, "broken symbolic link (its target does not exist)"))
         elif os.path.lexists(path):
-            problems.append((path, "not a regular file or folder"))
+            add(path)  # a FIFO, socket or device: named with what it is
         else:
             problems.append((path, "no such file or folder"))
     return videos, problems

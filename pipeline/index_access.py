@@ -15,6 +15,7 @@ search's results, the local vector cache) are named here and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -110,9 +111,12 @@ class OpenIndex:
         """The index of `model_info`, created when missing. `every` None means
         the existing index's interval, else DEFAULT_EVERY. Raises
         ModelMismatchError when the index samples at another interval: mixing
-        intervals would skew clips."""
+        intervals would skew clips; ValueError for an interval that is not a
+        positive finite number (it would break the index for good)."""
         from .sample import DEFAULT_EVERY
 
+        if every is not None and not (math.isfinite(every) and every > 0):
+            raise ValueError(f"the sampling interval must be a positive number of seconds, not {every!r}")
         if not self.writable:
             raise RuntimeError("for_writing needs open_index(..., write=True)")
         index = choose_index(self.indexes, model_info.fingerprint, self.where, model_info.name, creating=True)

@@ -34,10 +34,12 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 from .errors import VideoError
-from .files import Fingerprint, content_hash, lacks_mp4_index
+from .files import Fingerprint, content_hash, lacks_mp4_index, not_regular_reason
 from .overlap import BackgroundWriter, prefetch_each
 from .records import Video
+from .registry import IRREGULAR_SAMPLING
 from .sample import VideoSampler
+from .timecode import rate_text
 
 TRUNCATION_SLACK_INTERVALS = 2
 """A video whose last sampled frame lies more than this many sampling intervals
@@ -192,6 +194,9 @@ def update_video(video: Video, store, in_progress: set[str] | None = None) -> Vi
         stat = os.stat(video.path)
     except OSError as exc:
         return VideoResult(video, "failed", reason=_os_reason(video.path, exc))
+    not_regular = not_regular_reason(stat.st_mode)
+    if not_regular:
+        return VideoResult(video, "failed", reason=not_regular)
     entry = store.indexed_video(video.video_id)
     if entry and entry.size == stat.st_size and entry.mtime_ns == stat.st_mtime_ns and entry.hash:
         return VideoResult(video, "unchanged", frames=entry.frames)
@@ -327,8 +332,9 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
                                "indexed as far as it decodes")
     elif end.decode_errors:
         result.warnings.append(f"{end.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
-    rate = {"fps": str(start.rate)} if start.rate else {}  # exact, e.g. "30000/1001": for SMPTE/EDL
-    metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), **rate}
+    rate = {"fps": rate_text(start.rate)} if start.rate else {}  # "30000/1001" exact, a VFR average "15.512"
+    sampled = IRREGULAR_SAMPLING if end.strategy.startswith("keyframes") else "grid"  # what search shapes clips by
+    metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), "sampling": sampled, **rate}
     return result, writer.submit(store.mark_indexed, video, frames, metadata)
 
 

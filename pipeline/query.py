@@ -58,14 +58,20 @@ class Query:
     ) -> "Query":
         """Terms from strings, each optionally prefixed by a weight (`2:kitchen`, `3:still.jpg`).
 
-        Raises ScenegrepError for a zero weight, an empty term, or a query
-        with nothing to look for (only negative terms, or none at all).
+        Raises ScenegrepError for a zero weight, an empty term, text that is
+        not valid UTF-8, or a query with nothing to look for (only negative
+        terms, or none at all).
         """
         terms = []
         for values, kind, sign in ((texts, "text", 1), (images, "image", 1), (not_texts, "text", -1), (not_images, "image", -1)):
             for value in values:
                 if kind == "text" and not value.strip():
                     continue
+                if kind == "text" and not _is_utf8(value):
+                    raise ScenegrepError(
+                        f"query text {_printable(value)!r} is not valid UTF-8 (the terminal or script sent other "
+                        "bytes); type it in a UTF-8 locale (e.g. LANG=C.UTF-8)"
+                    )
                 weight, body = _split_weight(value, kind)
                 terms.append(Term(kind, body, sign * weight))
         if not any(term.weight > 0 for term in terms):
@@ -78,10 +84,24 @@ class Query:
         """The query as one line, e.g. `chase + 2×kitchen − "title card"`."""
         parts = []
         for term in self.terms:
-            shown = term.value if term.kind == "text" else f"image:{os.path.basename(term.value)}"
+            shown = term.value if term.kind == "text" else f"image:{_printable(os.path.basename(term.value))}"
             weight = abs(term.weight)
             parts.append(("− " if term.weight < 0 else "+ ") + (f"{weight:g}×" if weight != 1 else "") + shown)
         return " ".join(parts).removeprefix("+ ")
+
+
+def _is_utf8(text: str) -> bool:
+    """False for text holding undecodable bytes (Python keeps them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """Text with undecodable bytes (of a file name or argument) shown as �."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _split_weight(value: str, kind: str) -> tuple[float, str]:

@@ -14,6 +14,10 @@ from typing import Iterable
 
 from .records import Video
 
+IRREGULAR_SAMPLING = "keyframes"
+"""The `sampling` of videos whose samples follow their keyframes, not the grid
+(`--sampling keyframes`): search shapes their clips by the stored samples."""
+
 GET_PAGE_SIZE = 5000
 """Records fetched per `get` when listing a whole collection: bounded memory per page."""
 

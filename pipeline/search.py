@@ -18,6 +18,7 @@ from .clips import ClipRules, shape_clips
 from .errors import ScenegrepError
 from .nearest import nearest_frames
 from .records import Clip
+from .registry import IRREGULAR_SAMPLING, VideoEntry
 
 CANDIDATE_FRAMES_PER_CLIP = 10
 """Frames fetched per requested clip: a clip usually spans a few frames, and
@@ -83,5 +84,18 @@ def search(
         with_vectors=rules.duplicate_similarity is not None,
     )
     durations = {path: entry.duration for path, entry in videos.items()}
-    clips = shape_clips(hits, store.info.every, rules, durations, (filters.start, filters.end))
+    samples = irregular_samples(store, [videos[path] for path in {hit.path for hit in hits} if path in videos])
+    clips = shape_clips(hits, store.info.every, rules, durations, (filters.start, filters.end), samples)
     return [replace(clip, fps=videos[clip.path].rate if clip.path in videos else None) for clip in clips[:k]]
+
+
+def irregular_samples(store, entries: Sequence[VideoEntry]) -> dict[str, np.ndarray]:
+    """Stored sample times (ascending) of those registered `entries` whose
+    samples are not on the interval grid (indexed with `--sampling keyframes`),
+    by path. Entries written before the sampling was recorded are grid videos.
+    Reads the local vector cache (a Chroma fetch the first time)."""
+    irregular = [entry for entry in entries if entry.sampling == IRREGULAR_SAMPLING]
+    if not irregular:
+        return {}
+    found = store.frames_of(irregular)
+    return {entry.path: found[entry.video_id][0] for entry in irregular if entry.video_id in found}

@@ -94,7 +94,7 @@ class FrameStore:
 
         `details`: the file's size, mtime_ns and hash, its duration and, when
         known, its frame rate `fps` (an exact fraction like "30000/1001") and
-        how it was sampled (`sampling`)."""
+        how it was sampled (`sampling`: "grid" or registry.IRREGULAR_SAMPLING)."""
         self.registry.add(video, frames, details)
 
     def update_fingerprint(self, video_id: str, fingerprint: dict) -> None:

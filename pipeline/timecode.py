@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Timecode", "parse_rate"]
+__all__ = ["Timecode", "parse_rate", "readable_rate", "rate_text"]
 
 _NTSC = {n: Fraction(n * 1000, 1001) for n in (24, 30, 60)}
 _DROP_FRAME_RATES = (_NTSC[30], _NTSC[60])
@@ -79,6 +79,40 @@ def parse_rate(rate: Fraction | int | float | str) -> Fraction:
             if abs(value - exact) < _SNAP_TOLERANCE:
                 return exact
     return value
+
+
+RATE_DECIMALS = 3
+"""A frame rate that is neither an integer, nor NTSC's n/1001, nor an exact
+decimal of at most this many places is an average, not a rate anyone set: the
+average of a variable-frame-rate video (frames ÷ duration, e.g. 400/407, or
+3102357836338419/200000000000000 after a float). It is kept to a thousandth of
+a frame per second, which changes a frame number by under one per 16 minutes
+at 1 fps and is how players and ffprobe print such rates."""
+
+
+def readable_rate(rate: Fraction | int | float | str) -> Fraction:
+    """A frame rate as people write it: integers, n/1001 rates and short
+    decimals exact (25, 30000/1001, 12.5); rates within 0.005 fps of NTSC
+    snapped to it (14985/500 → 30000/1001); anything else rounded to
+    RATE_DECIMALS places (400/407 → 983/1000). Raises what `parse_rate` raises."""
+    exact = parse_rate(rate)
+    if exact.denominator == 1 or exact.denominator == 1001:
+        return exact
+    snapped = parse_rate(float(exact))  # an inexact value: snaps to NTSC when close
+    if snapped.denominator == 1001:
+        return snapped
+    rounded = Fraction(f"{float(exact):.{RATE_DECIMALS}f}")
+    return rounded if rounded > 0 else exact  # under 0.0005 fps: no rate anyone meant; keep it
+
+
+def rate_text(rate: Fraction | int | float | str) -> str:
+    """A frame rate for people and JSON: "25", "30000/1001", "12.5", "0.983"
+    (see `readable_rate`); `Fraction(text)` reads it back."""
+    value = readable_rate(rate)
+    if value.denominator == 1 or value.denominator == 1001:
+        return str(value)
+    decimal = f"{float(value):.{RATE_DECIMALS}f}".rstrip("0").rstrip(".")
+    return decimal if Fraction(decimal) == value else str(value)
 
 
 def _nominal_fps(rate: Fraction) -> int:

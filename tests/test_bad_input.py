@@ -168,3 +168,33 @@ def test_bad_queries_are_one_line_errors(tmp_path, tiny_model, run_cli):
         assert message in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_fifo_is_named_as_one_and_never_opened(tmp_path, tiny_model, run_cli):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy2(SAMPLE_VIDEOS / "episode_01.mp4", folder / "episode_01.mp4")
+    os.mkfifo(folder / "pipe.mp4")  # opening it for reading would block until a writer came
+    named = tmp_path / "named.mkv"
+    os.mkfifo(named)
+    result = run_cli("index", folder, named, "--model", tiny_model, "--db", tmp_path / "db", "--json")
+    assert result.exit_code == 3, result.stderr
+    for path in (folder / "pipe.mp4", named):
+        assert f"skipping {path}: not a regular file (a named pipe (FIFO)); only video files can be indexed" \
+            in result.stderr
+    assert "empty file" not in result.stderr
+    counts = json.loads(result.stdout)["counts"]
+    assert (counts["indexed"], counts["failed"]) == (1, 2)
+
+
+def test_the_indexer_refuses_a_fifo_given_as_a_video(tmp_path, tiny_model):
+    from scenegrep.pipeline.encode import ClipEncoder
+    from scenegrep.pipeline.files import video_for
+    from scenegrep.pipeline.indexer import update_video
+    from scenegrep.pipeline.index_access import Location, open_index
+
+    os.mkfifo(tmp_path / "pipe.mp4")
+    with open_index(Location(db=str(tmp_path / "db")), write=True) as opened:
+        store = opened.for_writing(ClipEncoder(tiny_model).info)
+    result = update_video(video_for(tmp_path / "pipe.mp4"), store)
+    assert result.status == "failed" and result.reason.startswith("not a regular file (a named pipe (FIFO))")

@@ -9,6 +9,7 @@ import sys
 from fractions import Fraction
 
 import av
+import numpy as np
 import pytest
 from conftest import SAMPLE_VIDEOS, write_video
 
@@ -224,3 +225,83 @@ def test_index_keeps_the_index_interval_when_every_is_not_given(tmp_path, tiny_m
     assert json.loads(more.stdout)["every"] == 3.0
     refused = run_cli("index", sample_copy, "--db", db, "--every", "2")
     assert refused.exit_code == 1 and "samples every 3 s" in refused.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_a_non_finite_interval_is_a_usage_error_and_writes_nothing(tmp_path, tiny_model, run_cli, sample_copy, value):
+    db = tmp_path / "db"
+    result = run_cli("index", sample_copy / "episode_01.mp4", "--model", tiny_model, "--db", db, "--every", value)
+    assert result.exit_code == 2 and "not a finite number" in result.stderr, result.stderr
+    assert not db.exists()
+    evaluated = run_cli("eval", "videos", SAMPLE_VIDEOS / "annotations.json", "--model", tiny_model, "--db", db,
+                        "--every", value)
+    assert evaluated.exit_code == 2 and "not a finite number" in evaluated.stderr
+    assert not db.exists()
+    for option in ("--gap", "--pad", "--within", "--min-score"):
+        searched = run_cli("search", "x", "--db", db, option, value)
+        assert searched.exit_code == 2 and "not a finite number" in searched.stderr, option
+    # The index is then built as if nothing had happened.
+    fine = run_cli("index", sample_copy / "episode_01.mp4", "--model", tiny_model, "--db", db, "--json")
+    assert fine.exit_code == 0, fine.stderr
+    assert json.loads(fine.stdout)["every"] == 2.0
+
+
+def test_a_library_user_cannot_store_a_non_finite_interval(tmp_path, tiny_model):
+    from scenegrep.pipeline.encode import ClipEncoder
+    from scenegrep.pipeline.index_access import Location, open_index
+
+    where = Location(db=str(tmp_path / "db"))
+    with open_index(where, write=True) as opened:
+        with pytest.raises(ValueError, match="positive number"):
+            opened.for_writing(ClipEncoder(tiny_model).info, float("nan"))
+    with open_index(where) as opened:
+        assert opened.indexes == []
+
+
+
+def test_fp16_on_a_cpu_is_refused_for_text_and_image_queries_alike(run_cli, shared_index, tmp_path):
+    import torch
+
+    from PIL import Image
+
+    still = tmp_path / "still.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(still)
+    devices = ["cpu"] + ([] if torch.cuda.is_available() or torch.backends.mps.is_available() else ["auto"])
+    for device in devices:
+        for query in (["a shape"], ["--image", still]):
+            result = run_cli("search", *query, "--db", shared_index, "--device", device, "--precision", "fp16")
+            assert result.exit_code == 1, (device, query, result.stderr)
+            assert "--precision fp16 is for GPUs" in result.stderr and "Traceback" not in result.stderr
+    for precision in ("fp32", "bf16", "auto"):  # what a CPU runs works for both
+        for query in (["a shape"], ["--image", still]):
+            result = run_cli("search", *query, "--db", shared_index, "--device", "cpu", "--precision", precision)
+            assert result.exit_code == 0, (precision, query, result.stderr)
+
+
+def test_the_fps_of_a_variable_frame_rate_video_is_readable(tmp_path, tiny_model, run_cli):
+    folder = tmp_path / "rates"
+    folder.mkdir()
+    write_video(folder / "ntsc.mp4", range(90), rate=Fraction(30000, 1001))
+    # MP4 keeps each frame's time: FFmpeg's average rate is frames ÷ duration, 400/407.
+    write_video(folder / "vfr.mp4", [0, 500, 2100, 2150, 4400, 6000, 6033, 9000], rate=25, time_base=Fraction(1, 1000))
+    db = tmp_path / "db"
+    assert run_cli("index", folder, "--model", tiny_model, "--db", db).exit_code == 0
+
+    def rates():
+        result = run_cli("search", "x", "--db", db, "--json", "-k", "50", "--keep-duplicates")
+        assert result.exit_code == 0, result.stderr
+        return {clip["episode"]: (clip["fps"], clip["start_smpte"]) for clip in json.loads(result.stdout)}
+
+    found = rates()
+    assert found["ntsc"][0] == "30000/1001"
+    assert found["vfr"][0] == "0.983"  # the average rate to a thousandth
+    assert Fraction(found["vfr"][0]) == Fraction(983, 1000)
+    assert all(smpte and len(smpte) == 11 for _, smpte in found.values())
+
+    # An index written before kept the raw average; it is shown readable too.
+    from conftest import Backend
+
+    store = Backend("embedded", db=str(db)).store()
+    (vfr,) = [entry for entry in store.indexed_videos() if entry.episode == "vfr"]
+    store.update_fingerprint(vfr.video_id, {"fps": "3102357836338419/200000000000000"})
+    assert rates()["vfr"][0] == "15.512"

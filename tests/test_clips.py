@@ -118,3 +118,17 @@ def test_default_score_jump_scales_with_the_query_spread():
     wide = [Hit("ep", "/v/ep.mp4", float(t), 0.20 + 0.10 * t) for t in range(12)]
     assert default_score_jump(wide) == pytest.approx(10 * default_score_jump(narrow))
     assert default_score_jump(narrow[:9]) == float("inf")  # too few to know the scale
+
+
+def test_irregular_samples_set_the_gap_and_the_clip_end():
+    # Keyframe samples of ep1 (index interval 2 s); ep2 is on the grid.
+    samples = {"/v/ep1.mp4": np.array([0.0, 0.4, 0.8, 1.2, 3.0])}
+    hits = [hit(0.0, 0.9), hit(0.4, 0.9), hit(1.2, 0.9), hit(3.0, 0.9), hit(0.0, 0.5, "ep2"), hit(2.0, 0.5, "ep2")]
+    clips = merge_hits(hits, every=2.0, samples=samples)
+    spans = sorted((c.episode, c.start, c.end) for c in clips)
+    # 0 and 0.4 are neighbours; the sample at 0.8 (no hit) splits 0.4 from 1.2;
+    # 1.2 and 3.0 are neighbours although 1.8 s apart; the last sample ends one interval on.
+    assert spans == [("ep1", 0.0, 0.8), ("ep1", 1.2, 5.0), ("ep2", 0.0, 4.0)]
+    # An explicit gap is seconds for every video; clip ends still follow the samples.
+    spans = sorted((c.episode, c.start, c.end) for c in merge_hits(hits, every=2.0, gap=0.5, samples=samples))
+    assert spans == [("ep1", 0.0, 0.8), ("ep1", 1.2, 3.0), ("ep1", 3.0, 5.0), ("ep2", 0.0, 2.0), ("ep2", 2.0, 4.0)]

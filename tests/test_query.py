@@ -119,13 +119,13 @@ def test_episode_globs_choose_episodes(shared_on, run_cli):
     assert episodes() == {"episode_01", "episode_02", "episode_03"}
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--episode", "season9*"), "no indexed episode matches 'season9*'; indexed: episode_01, episode_02, episode_03"),
-    (("--from", "2:00", "--to", "1:00"), "--from (120 s) is after --to (60 s)"),
+@pytest.mark.parametrize("args, message, code", [
+    (("--episode", "season9*"), "no indexed episode matches 'season9*'; indexed: episode_01, episode_02, episode_03", 1),
+    (("--from", "2:00", "--to", "1:00"), "--from (120 s) is after --to (60 s); swap them", 2),  # options contradict: usage
 ])
-def test_filter_mistakes_are_one_line_errors(shared_index, run_cli, args, message):
+def test_filter_mistakes_are_one_line_errors(shared_index, run_cli, args, message, code):
     result = run_cli("search", "x", "--db", shared_index, *args)
-    assert result.exit_code == 1, result.stderr
+    assert result.exit_code == code, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
@@ -146,3 +146,23 @@ def test_cut_offs_and_per_episode_cap_through_the_cli(shared_index, run_cli):
     assert all(h["score"] >= floor - 1e-6 for c in above for h in c["hits"])
     capped = json.loads(run_cli(*base, "--gap", "0", "--per-episode", "1").stdout)
     assert sorted(c["episode"] for c in capped) == ["episode_01", "episode_02", "episode_03"]
+
+
+def test_query_text_that_is_not_utf8_is_one_line(shared_index, run_subprocess):
+    # A Latin-1 "café" from a script in another locale: Python hands it over as surrogate escapes.
+    for args in (["caf\udce9"], ["x", "--not", "caf\udce9"]):
+        process = run_subprocess("search", *args, "--db", shared_index)
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 1, err
+        assert "scenegrep: error: query text 'caf\ufffd' is not valid UTF-8" in err and "Traceback" not in err
+
+
+def test_an_image_query_named_in_another_encoding_is_searched(shared_index, run_cli, tmp_path):
+    from PIL import Image
+
+    still = tmp_path / "caf\udce9.png"  # a file name made of Latin-1 bytes
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(still)
+    result = run_cli("search", "--image", still, "--db", shared_index, "-k", "1")
+    assert result.exit_code == 0, result.stderr
+    saved = json.loads((shared_index / "last-search.json").read_text(encoding="utf-8"))
+    assert saved["query"] == "image:caf\ufffd.png"

@@ -216,3 +216,70 @@ def test_container_rates_near_ntsc_snap_to_the_exact_1001_fraction():
     assert container_rate(Fraction(25, 1)) == 25 and container_rate(Fraction(24, 1)) == 24
     assert container_rate(Fraction(15, 2)) == Fraction(15, 2)  # 7.5 fps stays itself
     assert container_rate(None) is None
+
+
+def write_alternating_shots(path, frames=120, shot=10):
+    """25 fps, a shot change and a keyframe every `shot` frames (0.4 s): red
+    striped shots (returned, as an image to search with) alternating with
+    blue checkerboard ones."""
+    import av
+    import numpy as np
+
+    red = np.zeros((64, 96, 3), np.uint8)
+    red[..., 0], red[::8, :, 1] = 230, 255
+    blue = np.zeros((64, 96, 3), np.uint8)
+    yy, xx = np.mgrid[:64, :96]
+    blue[(yy // 8 + xx // 8) % 2 == 0] = (20, 60, 240)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.options = {"g": str(shot), "bf": "0", "sc_threshold": "0"}
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(red if (index // shot) % 2 == 0 else blue, format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return red
+
+
+def test_keyframe_clips_follow_the_samples_not_the_interval(tmp_path, tiny_model, run_cli):
+    import json
+
+    from PIL import Image
+
+    video = tmp_path / "shots.mp4"
+    Image.fromarray(write_alternating_shots(video)).save(tmp_path / "red.png")
+    db = tmp_path / "db"
+    # Interval 2 s, but a keyframe every 0.4 s: samples at 0, 0.4, … 4.4.
+    indexed = run_cli("index", video, "--db", db, "--model", tiny_model, "--every", "2", "--sampling", "keyframes")
+    assert indexed.exit_code == 0, indexed.stderr
+    from conftest import Backend
+
+    (entry,) = Backend("embedded", db=str(db)).store().indexed_videos()
+    assert entry.sampling == "keyframes" and entry.frames == 12
+
+    result = run_cli("search", "--image", tmp_path / "red.png", "--db", db, "--within", "0.05", "--keep-duplicates",
+                     "--json", "-k", "20")
+    assert result.exit_code == 0, result.stderr
+    clips = sorted(bound for clip in json.loads(result.stdout) for bound in (clip["start"], clip["end"]))
+    # Each red shot is its own clip: a blue sample lies between two red ones
+    # (0.8 s apart, well inside 1.5 intervals), and a clip ends at the next
+    # sample, not 2 s after its last one.
+    assert clips == pytest.approx([b for t in (0.0, 0.8, 1.6, 2.4, 3.2, 4.0) for b in (t, t + 0.4)], abs=1e-6)
+
+    # A copy reuses the stored frames, so it keeps their sampling whatever this run asks for.
+    import shutil
+
+    shutil.copy2(video, tmp_path / "copy.mp4")
+    copied = run_cli("index", tmp_path / "copy.mp4", "--db", db, "--json")
+    assert copied.exit_code == 0 and json.loads(copied.stdout)["counts"]["copied"] == 1, copied.stderr
+    entries = Backend("embedded", db=str(db)).store().indexed_videos()
+    assert [entry.sampling for entry in entries] == ["keyframes", "keyframes"]
+
+    # A grid index says so (and entries written before `sampling` existed count as grid).
+    grid = tmp_path / "grid"
+    assert run_cli("index", video, "--db", grid, "--model", tiny_model, "--every", "0.4").exit_code == 0
+    (entry,) = Backend("embedded", db=str(grid)).store().indexed_videos()
+    assert entry.sampling == "grid"

@@ -334,3 +334,19 @@ def test_arithmetic_rejects_other_types():
         Timecode(1) + "2"
     with pytest.raises(TypeError):
         Timecode(1) - "2"
+
+
+@pytest.mark.parametrize("rate, text", [
+    (Fraction(25), "25"),
+    (Fraction(30000, 1001), "30000/1001"),
+    (Fraction(14985, 500), "30000/1001"),  # a muxer's 29.97: NTSC
+    (Fraction(25, 2), "12.5"),
+    (Fraction(400, 407), "0.983"),  # a variable-frame-rate average
+    (Fraction(3102357836338419, 200000000000000), "15.512"),  # the same after a float
+    (Fraction(100, 3), "33.333"),
+])
+def test_frame_rates_read_as_people_write_them(rate, text):
+    from scenegrep.pipeline.timecode import rate_text, readable_rate
+
+    assert rate_text(rate) == text
+    assert Fraction(text) == readable_rate(rate)

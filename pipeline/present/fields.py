@@ -7,12 +7,14 @@ from functools import lru_cache
 
 from ..errors import ScenegrepError
 from ..records import Clip
-from ..timecode import Timecode
+from ..timecode import Timecode, rate_text, readable_rate
 
 
 def clip_rate(clip: Clip) -> Fraction | None:
-    """The clip's video frame rate: as the index recorded it, else read from the file's header."""
-    return clip.fps or probe_rate(clip.path)
+    """The clip's video frame rate: as the index recorded it, else read from the file's header;
+    readable (`timecode.readable_rate`) even when an older index recorded a raw average."""
+    rate = clip.fps or probe_rate(clip.path)
+    return readable_rate(rate) if rate else None
 
 
 @lru_cache(maxsize=256)
@@ -39,7 +41,9 @@ def clip_record(rank: int, clip: Clip, thumbnail: str | None = None) -> dict:
     """A clip as a flat-ish dict: what `--json`, JSON and CSV exports and the results file hold.
 
     `start`/`end` are seconds (end exclusive), `*_tc` are `HH:MM:SS.mmm`,
-    `*_smpte` are SMPTE at the video's frame rate `fps` (e.g. "30000/1001")."""
+    `*_smpte` are SMPTE at the video's frame rate `fps` ("25", "30000/1001"; for a
+    variable-frame-rate video its average rate to a thousandth, "15.512": see
+    `timecode.rate_text`)."""
     rate = clip_rate(clip)
     return {
         "rank": rank,
@@ -51,7 +55,7 @@ def clip_record(rank: int, clip: Clip, thumbnail: str | None = None) -> dict:
         "end_tc": Timecode(clip.end).to_hms(),
         "start_smpte": smpte(clip.start, rate),
         "end_smpte": smpte(clip.end, rate),
-        "fps": str(rate) if rate else None,
+        "fps": rate_text(rate) if rate else None,
         "score": round(clip.score, 6),
         "best_t": round(clip.best.t, 6),
         "thumbnail": thumbnail,

@@ -1,7 +1,12 @@
 """Open a clip in a video player at the right moment.
 
 Commands are argument lists run without a shell, so file names with spaces,
-quotes or `$` need no escaping. Players, in the order `auto` tries them:
+quotes or `$` need no escaping. A stored path is untrusted (a results file
+can be edited, a shared server written by anyone): it must be absolute, and
+mpv, VLC and ffplay get `--` before it, so a name like `--script=x.lua` is
+a file to them, never an option. The system openers (xdg-open, open,
+explorer) do not take `--`; an absolute path starts with `/` (or a drive)
+there, which no option does. Players, in the order `auto` tries them:
 mpv (`--start`), VLC (`--start-time`), ffplay (`-ss`), then the system's
 default application (which starts at the beginning: it takes no time).
 """
@@ -33,17 +38,21 @@ def system_opener() -> list[str]:
 
 def player_command(player: str, path: str, start: float, end: float | None = None, executable: str | None = None) -> list[str]:
     """The argument list that plays `path` from `start` seconds (and stops at
-    `end`, when given) in `player`. Raises ValueError for an unknown player."""
+    `end`, when given) in `player`. Raises ScenegrepError for a path that is
+    not absolute (see the module docstring), ValueError for an unknown player."""
+    if not os.path.isabs(path):
+        raise ScenegrepError(f"refusing to play {path!r}: a stored video path must be absolute (the results file "
+                             "may be damaged or edited); search again")
     if player == "system":
         return system_opener() + [path]
     exe = executable or player
     at = f"{max(0.0, start):.3f}"
     if player == "mpv":
-        return [exe, f"--start={at}"] + ([f"--end={end:.3f}"] if end is not None else []) + [path]
+        return [exe, f"--start={at}"] + ([f"--end={end:.3f}"] if end is not None else []) + ["--", path]
     if player == "vlc":
-        return [exe, f"--start-time={at}"] + ([f"--stop-time={end:.3f}"] if end is not None else []) + [path]
+        return [exe, f"--start-time={at}"] + ([f"--stop-time={end:.3f}"] if end is not None else []) + ["--", path]
     if player == "ffplay":
-        return [exe, "-ss", at] + (["-t", f"{max(0.0, end - start):.3f}"] if end is not None else []) + [path]
+        return [exe, "-ss", at] + (["-t", f"{max(0.0, end - start):.3f}"] if end is not None else []) + ["--", path]
     raise ValueError(f"unknown player {player!r}; use one of {', '.join(PLAYERS)}")
 
 
@@ -61,14 +70,17 @@ def find_player(player: str) -> str | None:
 def choose_command(player: str, path: str, start: float, end: float | None = None, need_installed: bool = True) -> list[str]:
     """The command for `player` (`auto`: the first installed of PLAYERS).
 
-    With `need_installed` False a named player's command is returned even
-    when it is missing (for `--print`). Raises ScenegrepError when no player
-    is found, naming the command to run once one is installed."""
+    With `need_installed` False a player's command is returned even when it
+    is missing (for `--print`; `auto` then gives mpv's). Raises
+    ScenegrepError when no player is found, naming the command to run once
+    one is installed, and for a path that is not absolute."""
     if player == "auto":
         for candidate in PLAYERS:
             executable = find_player(candidate)
             if executable:
                 return player_command(candidate, path, start, end, executable)
+        if not need_installed:
+            return player_command("mpv", path, start, end)
         suggestion = shlex.join(player_command("mpv", path, start, end))
         raise ScenegrepError(
             f"no video player found (looked for mpv, vlc, ffplay and {system_opener()[0]}); "
