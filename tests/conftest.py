@@ -101,7 +101,9 @@ def run_cli():
 
     def run(*args):
         runner = CliRunner()
-        return runner.invoke(cli, [str(a) for a in args], prog_name="scenegrep", catch_exceptions=False)
+        # color=True: click would strip escape sequences from output that is not a terminal,
+        # hiding from tests any that reach a user's terminal.
+        return runner.invoke(cli, [str(a) for a in args], prog_name="scenegrep", catch_exceptions=False, color=True)
 
     return run
 
