@@ -109,7 +109,7 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
         f"indexed {counts['indexed']} video(s), {new_frames} new frame(s); {counts['unchanged']} unchanged; "
         + "".join(f"{text}; " for text in reused)
         + (f"{len(pruned)} pruned; " if prune else "")
-        + f"{failed} failed; {elapsed:.1f} s (index: {where}, model: {encoder.info.name}, {_ran_on(encoder)})",
+        + f"{failed} failed; {elapsed:.1f} s (index: {shown(where)}, model: {shown(encoder.info.name)}, {_ran_on(encoder)})",
         err=True,
     )
     if as_json:

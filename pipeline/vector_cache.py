@@ -25,6 +25,8 @@ import tempfile
 
 import numpy as np
 
+from .connect import is_server
+from .encode import all_unit_length
 from .registry import VideoEntry
 
 CACHE_DIR_NAME = "vectors"
@@ -32,10 +34,11 @@ CACHE_DIR_NAME = "vectors"
 
 def cache_folder(where: str, collection: str) -> str:
     """Where the vectors of `collection` are kept: inside an embedded index's
-    folder, or under $XDG_CACHE_HOME/scenegrep for a Chroma server (one folder per URL)."""
-    if where.startswith(("http://", "https://")):
+    folder, or under $XDG_CACHE_HOME/scenegrep for a Chroma server (one folder per
+    `where`, a location as `connect.location` spells it)."""
+    if is_server(where):
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        digest = hashlib.sha1(where.strip().rstrip("/").encode("utf-8")).hexdigest()[:12]
+        digest = hashlib.sha1(where.encode("utf-8")).hexdigest()[:12]
         return os.path.join(base, "scenegrep", f"server-{digest}", CACHE_DIR_NAME, collection)
     return os.path.join(where, CACHE_DIR_NAME, collection)
 
@@ -126,5 +129,4 @@ def _read(path: str, entry: VideoEntry, dim: int) -> tuple[np.ndarray, np.ndarra
 
 def _well_formed(times: np.ndarray, vectors: np.ndarray, frames: int, dim: int) -> bool:
     return (times.ndim == 1 and vectors.ndim == 2 and len(times) == frames and vectors.shape == (frames, dim)
-            and bool(np.all(np.isfinite(times))) and bool(np.all(np.isfinite(vectors)))
-            and bool(np.all(np.diff(times) > 0)))
+            and bool(np.all(np.isfinite(times))) and all_unit_length(vectors) and bool(np.all(np.diff(times) > 0)))

@@ -205,7 +205,8 @@ def test_server_urls_name_one_cache_folder_however_they_are_written(tmp_path, mo
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     folders = {cache_folder(location(None, url), "sg-x") for url in
-               ("localhost:8000", "http://localhost:8000", "HTTP://localhost:8000", " http://localhost:8000/ ")}
+               ("localhost:8000", "http://localhost:8000", "HTTP://localhost:8000", " http://localhost:8000/ ", "localhost",
+                "http://LOCALHOST:8000/default_database", "localhost:8000/default_database/")}
     (folder,) = folders
     assert folder.startswith(str(tmp_path)) and "localhost" not in folder
     assert cache_folder(location(str(tmp_path / "db"), None), "sg-x") == str(tmp_path / "db" / "vectors" / "sg-x")
