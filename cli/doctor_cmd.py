@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .common import EXIT_FAILED, chroma_url_option, db_option, device_option, json_option, model_option, store_location
+from .common import (EXIT_FAILED, chroma_url_option, db_option, device_option, json_option, model_option,
+                     precision_option, store_location)
 
 MARKS = {"ok": "ok", "warning": "WARNING", "problem": "PROBLEM"}
 
@@ -16,8 +17,9 @@ MARKS = {"ok": "ok", "warning": "WARNING", "problem": "PROBLEM"}
 @chroma_url_option
 @model_option
 @device_option
+@precision_option
 @json_option
-def doctor(db, chroma_url, model, device, as_json):
+def doctor(db, chroma_url, model, device, precision, as_json):
     """Check the device, the model and the index; exit 1 if anything is wrong.
 
     Reports the device and precision the model really runs with, that it maps
@@ -30,6 +32,7 @@ def doctor(db, chroma_url, model, device, as_json):
     Examples:
       scenegrep doctor
       scenegrep doctor --db ./my-index --json
+      scenegrep doctor --device cpu --precision bf16
     """
     from scenegrep.pipeline.doctor import Check, check_device, check_embeddings, check_index
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder, model_fingerprint, resolve_model_name
@@ -52,7 +55,8 @@ def doctor(db, chroma_url, model, device, as_json):
     name = model or (indexes[0].model if len(indexes) == 1 else DEFAULT_MODEL)
     encoder = None
     try:
-        encoder = ClipEncoder(name, device=device).load()  # lazy otherwise: the check is that it loads
+        # .load(): lazy otherwise, and the check is that it loads
+        encoder = ClipEncoder(name, device=device, precision=precision).load()
         checks.append(Check("model", "ok", f"{encoder.info.name} loads ({encoder.info.dim}-d embeddings)"))
     except ScenegrepError as exc:
         checks.append(Check("model", "problem", str(exc)))
