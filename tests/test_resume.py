@@ -125,10 +125,35 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_leaves_no_partial_video(cle
     assert backend.frame_ids() == clean_run
 
 
+SQLITE_JOURNAL = "chroma.sqlite3-journal"
+"""Chroma's SQLite runs in rollback-journal mode: this file exists only while a write transaction is open."""
+
+
+def pause_outside_a_write(process, db) -> None:
+    """Stop `process` (SIGSTOP) at a moment it has no write transaction open on the
+    embedded store at `db`: paused mid-commit it would hold SQLite's exclusive lock,
+    and every reader would wait for it. Stopped inside a transaction, it runs on
+    until that transaction ends, then is stopped again."""
+    import os
+
+    journal = os.path.join(db, SQLITE_JOURNAL)
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        _, status = os.waitpid(process.pid, os.WUNTRACED)  # returns once it is really stopped
+        assert os.WIFSTOPPED(status), "index ended before it could be paused"
+        if not os.path.exists(journal):
+            return
+        process.send_signal(signal.SIGCONT)
+        while os.path.exists(journal):  # let it finish that transaction
+            assert time.monotonic() < deadline, "index kept a write transaction open"
+            time.sleep(0.001)
+
+
 def test_search_works_while_an_index_is_running(tiny_model, tmp_path, request, run_subprocess):
     from conftest import write_video
 
-    # A 6-minute video (720 samples, ~25 s to index here): the search, a fresh process, ends well before it.
+    # A 6-minute video (720 samples): however fast the machine, the index is caught mid-video.
     long_video = write_video(tmp_path / "long.mp4", range(25 * 360), rate=25)
     backend = make_backend("embedded", tmp_path, request)
     indexing = run_subprocess("index", long_video, "--model", tiny_model, "--every", "0.5", "--batch-size", "1",
@@ -138,13 +163,19 @@ def test_search_works_while_an_index_is_running(tiny_model, tmp_path, request, r
         while index_state(backend)[0] < 10:
             assert indexing.poll() is None and time.monotonic() < deadline, "index did not get going"
             time.sleep(0.05)
+        # Paused, the run stays in progress (lock held, its video unregistered) for as long as the search takes.
+        pause_outside_a_write(indexing, backend.db)
+        frames, videos, _ = index_state(backend)
+        assert 10 <= frames < 720 and videos == 0
         search = run_subprocess("search", "a red circle", "--json", "-k", "3", *backend.args)
         out, err = search.communicate(timeout=POLL_TIMEOUT)
         assert search.returncode == 0, err
-        assert json.loads(out)  # the frames stored so far are searchable
-        assert indexing.poll() is None  # and the index was still running meanwhile
+        hits = json.loads(out)  # the frames stored so far are searchable
+        assert hits and {hit["path"] for hit in hits} == {str(long_video)}
+        indexing.send_signal(signal.SIGCONT)
         indexing.wait(timeout=POLL_TIMEOUT)
         assert indexing.returncode == 0, indexing.stderr.read()
+        assert index_state(backend)[:2] == (720, 1)  # and the run went on to the end
     finally:
         if indexing.poll() is None:
             indexing.kill()
@@ -166,20 +197,26 @@ def test_a_second_index_on_the_same_folder_stops_with_a_clear_message(tmp_path, 
     assert run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db).exit_code == 0  # free again
 
 
-def test_wait_queues_behind_the_running_index(tmp_path, tiny_model, run_cli):
+def test_wait_queues_behind_the_running_index(tmp_path, tiny_model, run_subprocess):
+    import os
     import threading
 
-    from conftest import SAMPLE_VIDEOS
+    from conftest import SAMPLE_VIDEOS, Backend
     from scenegrep.pipeline.lock import IndexLock
 
     db = tmp_path / "db"
-    lock = IndexLock(str(db)).__enter__()
-    released = []
-    timer = threading.Timer(2.0, lambda: (released.append(time.monotonic()), lock.__exit__(None, None, None)))
-    timer.start()
-    result = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db, "--wait")
-    finished = time.monotonic()
-    timer.join()
-    assert result.exit_code == 0, result.stderr
-    assert released and finished > released[0]  # it ran only after the other writer let go
-    assert "waiting for scenegrep (pid" in result.stderr  # a wait says so instead of looking like a hang
+    with IndexLock(str(db)):  # as a running `scenegrep index` holds it
+        queued = run_subprocess("index", SAMPLE_VIDEOS / "episode_01.mp4", "--model", tiny_model, "--db", db, "--wait")
+        watchdog = threading.Timer(POLL_TIMEOUT, queued.kill)  # a run that never says it waits ends the read below
+        watchdog.start()
+        try:
+            said = next((line for line in iter(queued.stderr.readline, "") if "waiting for" in line), "")
+        finally:
+            watchdog.cancel()
+        # A wait says so instead of looking like a hang, naming who holds the index…
+        assert f"waiting for scenegrep (pid {os.getpid()}) to finish writing" in said
+        # …and opens nothing until the other writer lets go.
+        assert queued.poll() is None and not (db / "chroma.sqlite3").exists()
+    _, err = queued.communicate(timeout=POLL_TIMEOUT)
+    assert queued.returncode == 0, err
+    assert [v["episode"] for v in Backend("embedded", db=str(db)).store().indexed_videos()] == ["episode_01"]
