@@ -182,8 +182,10 @@ def test_a_filter_matching_every_episode_still_leaves_out_unregistered_frames(wa
         writer.add_frames(video, [0.0, 2.0], np.stack([target, target]))  # stored, not registered
     videos = store.indexed_videos()
     hits = nearest_frames(store, target, 10, videos, list(videos))  # e.g. --episode 'ep*'
-    assert hits and all(hit.path.startswith("/archive/") for hit in hits)
-    assert (hits[0].episode, hits[0].t) == ("ep0", 0.0)
+    # All 10 asked for: the best registered frames, none of the four better unregistered ones, and no fewer.
+    expected = _expected(truth, target, 10, list(truth))
+    assert [(hit.episode, hit.t) for hit in hits] == [(episode, t) for _, episode, t, _ in expected]
+    assert all(hit.path == f"/archive/{hit.episode}.mp4" for hit in hits)
 
 
 def test_a_damaged_cache_file_is_fetched_again(archive):
