@@ -44,20 +44,82 @@ KILL_POINTS = {
 }
 
 
-def stop_when(process, backend, condition, sig) -> tuple[int, int, int]:
+def holds_a_lock(db: str | None) -> bool:
+    """Whether some process holds a SQLite lock on the embedded store at `db` now (never
+    for a server's: a paused client cannot block it). Probed by taking the exclusive
+    lock for an instant: a Chroma client writes when it opens, and a paused process
+    holding a lock (in a transaction, or mid-commit) would make it wait."""
+    import os
+    import sqlite3
+
+    path = os.path.join(db, "chroma.sqlite3") if db else None
+    if path is None or not os.path.exists(path):
+        return False
+    probe = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN EXCLUSIVE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return True
+    finally:
+        probe.close()
+
+
+def pause_outside_a_write(process, db: str | None) -> None:
+    """Stop `process` (SIGSTOP) at a moment it holds no lock on the embedded store at
+    `db` (see `holds_a_lock`): stopped while holding one, it runs on a little and is
+    stopped again."""
+    import os
+
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        _, status = os.waitpid(process.pid, os.WUNTRACED)  # returns once it is really stopped
+        assert os.WIFSTOPPED(status), f"index ended before it could be paused: {process.stderr.read()}"
+        if not holds_a_lock(db):
+            return
+        assert time.monotonic() < deadline, "index kept a lock on the store"
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.002)  # not a condition: only the next check above lets the test go on
+
+
+STEP_SECONDS = 0.02
+"""How long a run is let go between two looks at its index: a few frames at most (a
+frame takes ~40 ms here at --batch-size 1), where each kill point spans tens of frames.
+A look that took longer (opening a server's index before it exists: ~0.5 s) lets the
+run go as long, so that the run, still starting, is not slowed to a crawl."""
+
+
+def pause_when(process, backend, condition) -> tuple[int, int, int]:
+    """Run `process` in short steps, look at the index only while it is paused, and
+    return the state of the first pause where `condition` holds, leaving it paused:
+    the state checked is the state it is in, and no step can carry it past the point,
+    however fast the machine."""
     deadline = time.monotonic() + POLL_TIMEOUT
     store = None  # opened once it exists: reopening a server's index for every poll takes ~0.5 s
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"index ended before the kill point: {process.stderr.read()}"
+        look = time.monotonic()
+        pause_outside_a_write(process, backend.db)
         store = store or open_store(backend)
         state = index_state(backend, store)
         if condition(*state):
-            process.send_signal(sig)
-            process.wait(timeout=120)
             return state
-        time.sleep(0.05)
+        process.send_signal(signal.SIGCONT)
+        time.sleep(max(STEP_SECONDS, time.monotonic() - look))
     process.kill()
-    raise AssertionError("the kill point was not reached in time")
+    raise AssertionError("the index did not reach that point in time")
+
+
+def stop_when(process, backend, condition, sig) -> tuple[int, int, int]:
+    """`sig` to `process` at the first point where `condition` holds (see `pause_when`)."""
+    state = pause_when(process, backend, condition)
+    process.send_signal(sig)
+    process.send_signal(signal.SIGCONT)  # a paused process acts on SIGINT once it runs again
+    process.wait(timeout=120)
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -125,48 +187,17 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_leaves_no_partial_video(cle
     assert backend.frame_ids() == clean_run
 
 
-SQLITE_JOURNAL = "chroma.sqlite3-journal"
-"""Chroma's SQLite runs in rollback-journal mode: this file exists only while a write transaction is open."""
-
-
-def pause_outside_a_write(process, db) -> None:
-    """Stop `process` (SIGSTOP) at a moment it has no write transaction open on the
-    embedded store at `db`: paused mid-commit it would hold SQLite's exclusive lock,
-    and every reader would wait for it. Stopped inside a transaction, it runs on
-    until that transaction ends, then is stopped again."""
-    import os
-
-    journal = os.path.join(db, SQLITE_JOURNAL)
-    deadline = time.monotonic() + POLL_TIMEOUT
-    while True:
-        process.send_signal(signal.SIGSTOP)
-        _, status = os.waitpid(process.pid, os.WUNTRACED)  # returns once it is really stopped
-        assert os.WIFSTOPPED(status), "index ended before it could be paused"
-        if not os.path.exists(journal):
-            return
-        process.send_signal(signal.SIGCONT)
-        while os.path.exists(journal):  # let it finish that transaction
-            assert time.monotonic() < deadline, "index kept a write transaction open"
-            time.sleep(0.001)
-
-
 def test_search_works_while_an_index_is_running(tiny_model, tmp_path, request, run_subprocess):
     from conftest import write_video
 
-    # A 6-minute video (720 samples): however fast the machine, the index is caught mid-video.
-    long_video = write_video(tmp_path / "long.mp4", range(25 * 360), rate=25)
+    long_video = write_video(tmp_path / "long.mp4", range(25 * 30), rate=25)  # 60 samples
     backend = make_backend("embedded", tmp_path, request)
     indexing = run_subprocess("index", long_video, "--model", tiny_model, "--every", "0.5", "--batch-size", "1",
                               *backend.args)
     try:
-        deadline = time.monotonic() + POLL_TIMEOUT
-        while index_state(backend)[0] < 10:
-            assert indexing.poll() is None and time.monotonic() < deadline, "index did not get going"
-            time.sleep(0.05)
-        # Paused, the run stays in progress (lock held, its video unregistered) for as long as the search takes.
-        pause_outside_a_write(indexing, backend.db)
-        frames, videos, _ = index_state(backend)
-        assert 10 <= frames < 720 and videos == 0
+        # Paused mid-video, the run stays in progress (lock held, its video unregistered) while the search runs.
+        frames, videos, _ = pause_when(indexing, backend, KILL_POINTS["mid-video"])
+        assert 10 <= frames < 60 and videos == 0
         search = run_subprocess("search", "a red circle", "--json", "-k", "3", *backend.args)
         out, err = search.communicate(timeout=POLL_TIMEOUT)
         assert search.returncode == 0, err
@@ -175,7 +206,7 @@ def test_search_works_while_an_index_is_running(tiny_model, tmp_path, request, r
         indexing.send_signal(signal.SIGCONT)
         indexing.wait(timeout=POLL_TIMEOUT)
         assert indexing.returncode == 0, indexing.stderr.read()
-        assert index_state(backend)[:2] == (720, 1)  # and the run went on to the end
+        assert index_state(backend)[:2] == (60, 1)  # and the run went on to the end
     finally:
         if indexing.poll() is None:
             indexing.kill()
