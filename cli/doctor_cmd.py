@@ -28,13 +28,15 @@ def doctor(db, chroma_url, model, device, precision, as_json):
     everything to one vector makes every search meaningless), and that the
     index is consistent: every indexed video has all its frames and Chroma
     can read them back, no frames are left over from an interrupted run, the
-    vector index answers for every frame, and the local vector copies equal
-    the index. It changes nothing of the index (Chroma's client still updates its own files on open).
+    vector index answers for the stored frames, and the local vector copies
+    equal the index. It changes nothing of the index (Chroma's own client
+    still updates its database files when it opens them).
 
     \b
     Examples:
       scenegrep doctor
       scenegrep doctor --db ./my-index --json
+      scenegrep doctor --device cpu --precision bf16
     """
     from scenegrep.pipeline.doctor import Check, check_device, check_embeddings, check_frames_readable, check_index
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder

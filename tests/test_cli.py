@@ -199,7 +199,12 @@ def test_an_explicit_db_beats_the_server_in_the_environment(run_cli, shared_inde
 
 
 def test_bad_devices_are_one_line_errors(run_cli, shared_index):
-    for device, message in [("gpu", "unknown device"), ("cuda:7", "GPU"), ("meta", "scenegrep runs on")]:
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    missing = f"cuda:{gpus}"  # numbered from 0: one past the last GPU this machine has (cuda:0 on a machine without)
+    why = f"torch sees {gpus} GPU(s)" if gpus else "no CUDA GPU is visible"
+    for device, message in [("gpu", "unknown device"), (missing, why), ("meta", "scenegrep runs on")]:
         result = run_cli("search", "x", "--db", shared_index, "--device", device)
         assert result.exit_code == 1, (device, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr

@@ -88,11 +88,9 @@ def test_edl_imports_into_opentimelineio_with_the_right_in_and_out_points(export
     for clip in clips:
         by_rate.setdefault(clip["fps"], []).append(clip)
     # One EDL per frame rate: the best clip's rate in the file asked for, the others beside it.
-    files = {clips[0]["fps"]: out / "hits.edl"}
-    for fps in by_rate:
-        if fps != clips[0]["fps"]:
-            label = f"{float(Fraction(fps)):.3f}".rstrip("0").rstrip(".")
-            files[fps] = out / f"hits_{label}fps.edl"
+    assert set(by_rate) == {"24", "30000/1001", "25"}
+    beside = {"24": "hits_24fps.edl", "30000/1001": "hits_29.97fps.edl", "25": "hits_25fps.edl"}
+    files = {fps: out / ("hits.edl" if fps == clips[0]["fps"] else beside[fps]) for fps in by_rate}
     assert sorted(p.name for p in out.glob("*.edl")) == sorted(p.name for p in files.values())
     assert "3 timecode rates" in stderr
     for fps, path in files.items():
