@@ -41,14 +41,16 @@ def test_every_annotated_caption_finds_its_scene(run_cli, mini_index):
     report = json.loads(result.stdout)
     assert report["queries"] == 15
     assert report["recall_at_1"] >= 0.9
-    assert report["mean_iou"] >= 0.5  # clips follow the scenes, not whole videos
+    assert report["mean_iou"] >= 0.95  # clips start and end with their scenes
+    assert report["boundary_error_median"] <= 1 and report["clips_into_neighbouring_shots"] == 0
 
 
 def test_quick_start_query_finds_the_red_ball_clip(run_cli, mini_index):
     # "a red ball bouncing": the only red circle is episode_01, 0-5 s; samples
-    # at 0, 2, 4 s make the clip 00:00:00 to 00:00:06.
+    # at 0, 2, 4 s make the grid clip 00:00:00 to 00:00:06, which ends at the cut.
     top = search(run_cli, mini_index, "a red ball bouncing", "-k", "3")[0]
-    assert (top["episode"], top["start_tc"], top["end_tc"]) == ("episode_01", "00:00:00.000", "00:00:06.000")
+    assert (top["episode"], top["start_tc"], top["end_tc"]) == ("episode_01", "00:00:00.000", "00:00:05.000")
+    assert (top["grid_start"], top["grid_end"]) == (0.0, 6.0)
 
 
 def test_an_image_query_finds_its_own_scene(run_cli, mini_index, tmp_path, annotations):
