@@ -20,6 +20,12 @@ a cross-fade out of black scores there as a hard cut).
   window's first and last frames are GRADUAL_DISTANCE apart: the change is put
   at the first frame nearer the last frame than the first, the fade's midpoint.
 
+The change is found by bisection (the frame where the window stops looking
+like its first frame and starts looking like its last), so a window of 50
+frames converts about 15 of them; a second change in the same window is
+looked for on the side the caller needs (the last change for a clip's
+start, the first for its end).
+
 Why our own detector rather than PySceneDetect's: its detectors take a frame
 number stream and report cuts through a flash filter that either merges or
 suppresses cuts closer than `min_scene_len` (a flash inside a shot still
@@ -31,8 +37,7 @@ that conflicts with our headless one. The scores are its scores.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -73,12 +78,24 @@ between them holds a gradual change (cross-fade, fade through black). Within
 one shot, frames two seconds apart in the sample videos differ by at most 18."""
 
 
-@dataclass(frozen=True)
 class WindowFrame:
-    """One decoded frame of a window: its true time and its small Lab signature."""
+    """One decoded frame of a window: its true time, and its small Lab signature,
+    computed the first time it is asked for (colour conversion costs more than
+    decoding, and a search looks at a few frames of each window only)."""
 
-    t: float
-    signature: np.ndarray  # h×w×3 int16
+    __slots__ = ("t", "_to_rgb", "_signature")
+
+    def __init__(self, t: float, to_rgb: Callable[[], np.ndarray]):
+        self.t = t
+        self._to_rgb = to_rgb
+        self._signature: np.ndarray | None = None
+
+    @property
+    def signature(self) -> np.ndarray:
+        if self._signature is None:
+            self._signature = signature(self._to_rgb())
+            self._to_rgb = None  # let the decoded picture go
+        return self._signature
 
 
 def signature(rgb: np.ndarray) -> np.ndarray:
@@ -96,46 +113,78 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).mean())
 
 
-def shot_changes(frames: Sequence[WindowFrame], until: float | None = None) -> list[float]:
-    """Times of the frames in `frames[1:]` (up to `until` seconds, when given:
-    frames after it only show whether a flash ends) that start a new shot,
-    ascending: hard cuts (flashes left out), else the midpoint of a gradual
-    change, else none."""
-    if until is not None:
-        inside = sum(frame.t <= until for frame in frames)
-        return [t for t in shot_changes(frames, None) if t <= until] if inside >= 2 else []
-    if len(frames) < 2:
-        return []
-    steps = [distance(frames[i - 1].signature, frames[i].signature) for i in range(1, len(frames))]
-    cuts = []
-    i = 1
-    while i < len(frames):
-        step = steps[i - 1]
-        if _is_cut(steps, i - 1):
-            back = _flash_end(frames, i, step)
-            if back is None:
-                cuts.append(frames[i].t)
-            else:
-                i = back  # the frame after the flash continues the shot
-        i += 1
-    if cuts:
-        return cuts
-    first, last = frames[0].signature, frames[-1].signature
-    if distance(first, last) < GRADUAL_DISTANCE:
-        return []
-    for frame in frames[1:]:
-        if distance(frame.signature, last) < distance(frame.signature, first):
-            return [frame.t]
-    return []
+def first_change(frames: Sequence[WindowFrame], until: float | None = None) -> float | None:
+    """The time of the first frame after `frames[0]` (and at most `until`
+    seconds; later frames only show whether a flash ends) that starts a new
+    shot, None when they all continue the first frame's shot."""
+    return _change(frames, 0, _last_inside(frames, until), first=True, depth=MAX_CHANGES)
 
 
-def _is_cut(steps: list[float], index: int) -> bool:
+def last_change(frames: Sequence[WindowFrame], until: float | None = None) -> float | None:
+    """The time of the last frame up to `until` that starts a new shot (see `first_change`)."""
+    return _change(frames, 0, _last_inside(frames, until), first=False, depth=MAX_CHANGES)
+
+
+MAX_CHANGES = 3
+"""Shot changes looked for in one window: a window is one sampling interval,
+so more than this many shots in it are too short to matter to a clip edge."""
+
+
+def _last_inside(frames: Sequence[WindowFrame], until: float | None) -> int:
+    inside = len(frames) if until is None else sum(frame.t <= until for frame in frames)
+    return inside - 1
+
+
+def _change(frames: Sequence[WindowFrame], low: int, high: int, first: bool, depth: int,
+            gradual: bool = True) -> float | None:
+    """A shot change in frames[low+1 .. high], found by bisection: the frame
+    where the window stops looking like frames[low] and starts looking like
+    frames[high]; then the first or the last of several (a further change on
+    that side must be a hard cut: half a fade is no second fade)."""
+    if high - low < 1 or depth <= 0:
+        return None
+    start, end = frames[low].signature, frames[high].signature
+    if distance(start, end) < MIN_CUT_DISTANCE:
+        return None  # one shot (a flash inside it ends before the window does)
+    a, b = low, high
+    while b - a > 1:
+        middle = (a + b) // 2
+        here = frames[middle].signature
+        if distance(here, start) <= distance(here, end):
+            a = middle
+        else:
+            b = middle
+    found = _classify(frames, b, low, high, gradual)
+    if found is not None and found != b:  # a flash: the change, if any, is after it
+        return _change(frames, found, high, first, depth - 1, gradual)
+    if found is None:
+        return None
+    other = (_change(frames, low, b - 1, first, depth - 1, False) if first
+             else _change(frames, b, high, first, depth - 1, False))
+    return other if other is not None else frames[b].t
+
+
+def _classify(frames: Sequence[WindowFrame], b: int, low: int, high: int, gradual: bool) -> int | None:
+    """b when frame b starts a new shot (a hard cut, or the midpoint of a gradual
+    change between frames[low] and frames[high]); the index of the frame that
+    ends a flash starting at b; None when frame b continues its shot."""
+    steps = {i: distance(frames[i - 1].signature, frames[i].signature)
+             for i in range(max(low + 1, b - LOCAL_FRAMES), min(high, b + LOCAL_FRAMES) + 1)}
+    if _is_cut(steps, b):
+        flash = _flash_end(frames, b, steps[b])
+        return b if flash is None else flash
+    if gradual and distance(frames[low].signature, frames[high].signature) >= GRADUAL_DISTANCE:
+        return b
+    return None
+
+
+def _is_cut(steps: dict[int, float], index: int) -> bool:
     step = steps[index]
     if step >= CUT_DISTANCE:
         return True
     if step < MIN_CUT_DISTANCE:
         return False
-    around = steps[max(0, index - LOCAL_FRAMES) : index] + steps[index + 1 : index + 1 + LOCAL_FRAMES]
+    around = [value for i, value in steps.items() if i != index]
     motion = max(float(np.median(around)) if around else 0.0, MOTION_FLOOR)
     return step >= CUT_RATIO * motion
 

@@ -22,6 +22,7 @@ no longer be opened or decoded keeps its grid clips.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from itertools import groupby
 from typing import Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ import numpy as np
 
 from .errors import ScenegrepError
 from .records import Clip
-from .shots import FLASH_FRAMES, WindowFrame, shot_changes, signature
+from .shots import FLASH_FRAMES, WindowFrame, first_change, last_change
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ CONTINUE_SECONDS = 4.0
 """A window that starts at most this long after the last frame decoded is
 reached by decoding on rather than seeking: seeking restarts at the keyframe
 before it, often further back (x264 places one every 10 s at most)."""
+
+SNAP_THREADS = 2
+"""Videos decoded at once: FFmpeg decodes without Python's lock, so the k
+clips of a search spread over several videos snap on two cores in about half
+the time; more threads than the cores of the machines we aim at only compete."""
 
 TIME_SLACK = 1e-3
 """Seconds of slack when matching a window's bounds to frame times: stored
@@ -95,7 +101,7 @@ class _WindowReader:
                 self._position = max(self._position, frame.t)
                 if frame.t < low - TIME_SLACK:
                     continue
-                frame = WindowFrame(frame.t, signature(frame.to_rgb()))
+                frame = WindowFrame(frame.t, frame.to_rgb)
             elif frame.t < low - TIME_SLACK:
                 continue
             if frame.t > high + TIME_SLACK:
@@ -125,32 +131,41 @@ def snap_clip(clip: Clip, reader: _WindowReader, every: float, times: np.ndarray
     start_window, end_window = edge_windows(clip, every, times)
     start, end = clip.start, clip.end
     if start_window is not None:
-        changes = shot_changes(reader.window(*start_window), until=start_window[1] + TIME_SLACK)
-        start = changes[-1] if changes else start
-    changes = shot_changes(reader.window(*end_window), until=end_window[1] + TIME_SLACK)
-    end = changes[0] if changes else end
+        change = last_change(reader.window(*start_window), until=start_window[1] + TIME_SLACK)
+        start = start if change is None else change
+    change = first_change(reader.window(*end_window), until=end_window[1] + TIME_SLACK)
+    end = end if change is None else change
     return replace(clip, start=start, end=max(end, start), grid_start=clip.start, grid_end=clip.end)
 
 
 def snap_clips(clips: Sequence[Clip], every: float, samples: Mapping[str, np.ndarray] | None = None) -> list[Clip]:
     """Each clip with its edges on shot changes (see the module docstring),
     order kept. `samples`: stored sample times of irregularly sampled videos.
-    A video that cannot be opened or decoded keeps its grid clips."""
+    A video that cannot be opened or decoded keeps its grid clips. Videos are
+    decoded SNAP_THREADS at a time."""
     samples = samples or {}
-    snapped: dict[int, Clip] = {}
     order = sorted(range(len(clips)), key=lambda i: (clips[i].path, clips[i].start))
-    for path, group in groupby(order, key=lambda i: clips[i].path):
-        indexes = list(group)
-        try:
-            reader = _WindowReader(path)
-        except (ScenegrepError, OSError) as exc:
-            log.info("keeping grid clips of %s: %s", path, exc)
-            continue
-        try:
-            for i in indexes:
-                snapped[i] = snap_clip(clips[i], reader, every, samples.get(path))
-        except (ScenegrepError, OSError) as exc:
-            log.info("keeping grid clips of %s: %s", path, exc)
-        finally:
-            reader.close()
+    groups = [list(group) for _, group in groupby(order, key=lambda i: clips[i].path)]
+    snapped: dict[int, Clip] = {}
+    with ThreadPoolExecutor(max_workers=SNAP_THREADS) as pool:
+        done = pool.map(lambda indexes: _snap_video([clips[i] for i in indexes], every, samples), groups)
+        for indexes, video_clips in zip(groups, done):
+            snapped.update(zip(indexes, video_clips))
     return [snapped.get(i, clip) for i, clip in enumerate(clips)]
+
+
+def _snap_video(clips: list[Clip], every: float, samples: Mapping[str, np.ndarray]) -> list[Clip]:
+    """The clips of one video (ascending), snapped; as they are when it cannot be read."""
+    path = clips[0].path
+    try:
+        reader = _WindowReader(path)
+    except (ScenegrepError, OSError) as exc:
+        log.info("keeping grid clips of %s: %s", path, exc)
+        return clips
+    try:
+        return [snap_clip(clip, reader, every, samples.get(path)) for clip in clips]
+    except (ScenegrepError, OSError) as exc:
+        log.info("keeping grid clips of %s: %s", path, exc)
+        return clips
+    finally:
+        reader.close()
