@@ -91,6 +91,7 @@ class _WindowReader:
                 self._seekable and low - self._position > CONTINUE_SECONDS):
             if self._frames is not None and not self._seekable:
                 return []  # OpenCV cannot go back: this edge keeps its grid time
+            self._stop()
             self._held = []
             start = self._decoder.pts_at(max(low - TIME_SLACK, 0.0)) if self._seekable else None
             self._frames = iter(self._decoder.frames(start) if self._seekable else self._decoder.frames())
@@ -111,7 +112,15 @@ class _WindowReader:
                 break
         return found
 
+    def _stop(self) -> None:
+        """End the decoding in progress now, not whenever the garbage collector
+        gets to it: by then its container may be closed."""
+        if self._frames is not None and hasattr(self._frames, "close"):
+            self._frames.close()
+        self._frames = None
+
     def close(self) -> None:
+        self._stop()
         self._decoder.close()
 
 
