@@ -14,9 +14,13 @@ clip and moves each edge to the shot change found there (`pipeline/shots.py`):
   match keeps the grid edge; a clip never grows past its neighbouring samples.
 
 Cuts are found at search time for the k returned clips only, not while
-indexing: bench/snap_cost.py measures the cost (bench/RESULTS.md), and the
-index, its format and the indexing speed stay as they are. A video that can
-no longer be opened or decoded keeps its grid clips.
+indexing, so the index, its format and the indexing speed stay as they are and
+existing indexes snap too. bench/snap_cost.py measures the cost
+(bench/RESULTS.md): decoding each window from the keyframe before it, it is
+over the 300 ms this was allowed for k = 10, and grows with resolution and
+keyframe spacing; recording cuts while indexing is the way to meet it, with
+this path as the fallback. A video that can no longer be opened or decoded
+keeps its grid clips.
 """
 
 from __future__ import annotations

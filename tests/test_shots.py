@@ -120,6 +120,11 @@ def test_a_video_without_a_cut_keeps_its_grid_clip(tmp_path):
     assert (clip.start, clip.end) == (2.0, 6.0)
 
 
+def test_a_video_that_cannot_be_read_any_more_keeps_its_grid_clip(tmp_path):
+    gone = grid_clip(tmp_path / "moved-away.mp4", [2.0, 4.0])
+    assert snap_clips([gone], every=2.0) == [gone]
+
+
 def test_a_variable_frame_rate_video_snaps_to_the_true_time_of_the_cut(tmp_path):
     # Frames 40 ms apart, then 100 ms apart from 2 s on; the cut falls at 3.1 s.
     times = [i * 40 for i in range(50)] + [2000 + i * 100 for i in range(1, 41)]
