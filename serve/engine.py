@@ -1,0 +1,97 @@
+"""The search engine a server keeps: the model loaded once, the index opened once."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenegrep.pipeline.clips import ClipRules
+from scenegrep.pipeline.files import video_for
+from scenegrep.pipeline.index_access import Location, open_index
+from scenegrep.pipeline.query import Query, query_vector
+from scenegrep.pipeline.records import Clip
+from scenegrep.pipeline.registry import VideoEntry
+from scenegrep.pipeline.search import Filters, search
+
+VIDEO_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+"""What a registry id looks like (`files.video_for` makes 16 hex digits); anything
+else is refused before the registry is asked."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One search: its query as a line, the clips best first, and how long it took."""
+
+    query: str
+    clips: list[Clip]
+    seconds: float
+
+
+class Engine:
+    """The index at `location` and the CLIP model that searches it, for many requests.
+
+    Raises IndexNotFoundError, ModelMismatchError, ScenegrepError (on construction)
+    as `scenegrep search` would."""
+
+    def __init__(self, location: Location, model: str | None = None, device: str = "auto", precision: str = "auto"):
+        from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
+
+        self.location = location
+        self._stack = contextlib.ExitStack()
+        opened = self._stack.enter_context(open_index(location))
+        self.encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, precision=precision)
+        self.store = opened.for_reading(self.encoder.info)
+        self._searching = threading.Lock()  # one search at a time: the model and Chroma's client share state
+
+    def warm_up(self) -> None:
+        """Build the text path now, so the first request is as fast as the rest."""
+        self.encoder.embed_texts(["warm-up"])
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def search(self, query: Query, pictures: dict[str, np.ndarray], k: int, filters: Filters, rules: ClipRules) -> Answer:
+        """The `k` best clips, as `scenegrep search` finds them. Raises ScenegrepError."""
+        began = time.perf_counter()
+        with self._searching:
+            vector = query_vector(self.encoder, query, pictures)
+            clips = search(self.store, vector, k=k, filters=filters, rules=rules)
+        return Answer(query.describe(), clips, time.perf_counter() - began)
+
+    def video(self, video_id: str) -> VideoEntry | None:
+        """The registered video with this id; None for an id that is malformed or not in the index."""
+        if not VIDEO_ID.match(video_id or ""):
+            return None
+        return self.store.indexed_video(video_id)
+
+    def status(self) -> dict:
+        """What `scenegrep info` shows, and whether an index run is writing now.
+
+        A running index registers each video after its last frame, so frames
+        stored beyond the registered ones are the video it is working on."""
+        info = self.store.info
+        videos = self.store.indexed_videos()
+        frames = self.store.frame_count()
+        registered = sum(entry.frames for entry in videos)
+        return {
+            "db": self.location.where,
+            "model": info.model,
+            "dim": info.dim,
+            "every": info.every,
+            "videos": len(videos),
+            "frames": frames,
+            "indexing": self.location.writer_running(),
+            "unregistered_frames": max(0, frames - registered),
+            "per_video": [{"video_id": v.video_id, "episode": v.episode, "path": v.path, "frames": v.frames,
+                           "duration": v.duration} for v in videos],
+        }
+
+
+def video_id_of(clip: Clip) -> str:
+    """A clip's video id: derived from its path, as indexing derived it."""
+    return video_for(clip.path).video_id
