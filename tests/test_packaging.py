@@ -19,6 +19,10 @@ def test_wheel_maps_folders_to_scenegrep_packages(tmp_path):
         assert f"scenegrep/pipeline/{module.name}" in names
     for module in (Path(REPO, "cli").glob("*.py")):
         assert f"scenegrep/cli/{module.name}" in names
+    for module in (Path(REPO, "serve").glob("*.py")):
+        assert f"scenegrep/serve/{module.name}" in names
+    for page in ("index.html", "app.js", "style.css"):  # `scenegrep serve`'s page ships as package data
+        assert f"scenegrep/serve/static/{page}" in names
     # Nothing lands at top level where it could collide with other packages.
     assert not [n for n in names if not n.startswith(("scenegrep/", "scenegrep-"))]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
