@@ -6,6 +6,7 @@ import contextlib
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,11 @@ from scenegrep.pipeline.query import Query, query_vector
 from scenegrep.pipeline.records import Clip
 from scenegrep.pipeline.registry import VideoEntry
 from scenegrep.pipeline.search import Filters, search
+
+TEXTS_KEPT = 1024
+"""Text terms whose embeddings are kept (2 KB each at 512-d): the page searches
+the same terms again whenever a filter changes or an export is asked for, and
+the text tower is most of a warm search's time."""
 
 VIDEO_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 """What a registry id looks like (`files.video_for` makes 16 hex digits); anything
@@ -46,6 +52,7 @@ class Engine:
         opened = self._stack.enter_context(open_index(location))
         self.encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, precision=precision)
         self.store = opened.for_reading(self.encoder.info)
+        self.texts = KeptTexts(self.encoder)
         self._searching = threading.Lock()  # one search at a time: the model and Chroma's client share state
 
     def warm_up(self) -> None:
@@ -59,7 +66,7 @@ class Engine:
         """The `k` best clips, as `scenegrep search` finds them. Raises ScenegrepError."""
         began = time.perf_counter()
         with self._searching:
-            vector = query_vector(self.encoder, query, pictures)
+            vector = query_vector(self.texts, query, pictures)
             clips = search(self.store, vector, k=k, filters=filters, rules=rules)
         return Answer(query.describe(), clips, time.perf_counter() - began)
 
@@ -90,6 +97,30 @@ class Engine:
             "per_video": [{"video_id": v.video_id, "episode": v.episode, "path": v.path, "frames": v.frames,
                            "duration": v.duration} for v in videos],
         }
+
+
+class KeptTexts:
+    """The encoder, with the embeddings of the last TEXTS_KEPT text terms kept."""
+
+    def __init__(self, encoder, kept: int = TEXTS_KEPT):
+        self.encoder = encoder
+        self.kept = kept
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def embed_texts(self, texts) -> np.ndarray:
+        missing = [text for text in dict.fromkeys(texts) if text not in self._vectors]
+        if missing:
+            for text, vector in zip(missing, self.encoder.embed_texts(missing)):
+                self._vectors[text] = vector
+        for text in texts:
+            self._vectors.move_to_end(text)
+        vectors = np.stack([self._vectors[text] for text in texts])
+        while len(self._vectors) > self.kept:
+            self._vectors.popitem(last=False)
+        return vectors
+
+    def embed_images(self, images) -> np.ndarray:
+        return self.encoder.embed_images(images)
 
 
 def video_id_of(clip: Clip) -> str:

@@ -202,3 +202,18 @@ def test_untrusted_names_come_back_as_plain_json_strings(mini):
     clips = api.post("/api/search", data={"text": "a shape", "episode": "<img*", "k": "2"}).json()["clips"]
     assert clips and clips[0]["episode"] == HOSTILE_EPISODE
     assert np.isfinite(clips[0]["score"])
+
+
+def test_a_refined_search_reuses_its_terms_embeddings(shared_index, monkeypatch):
+    from scenegrep.pipeline.encode import ClipEncoder
+
+    api = client(shared_index)
+    calls = []
+    real = ClipEncoder.embed_texts
+    monkeypatch.setattr(ClipEncoder, "embed_texts", lambda self, texts: calls.append(list(texts)) or real(self, texts))
+    first = api.post("/api/search", data={"text": ["a shape", "2:a circle"]}).json()
+    api.post("/api/search", data={"text": ["a shape", "2:a circle"], "per_episode": "1"})
+    api.post("/api/export?format=m3u", data={"text": ["a circle", "a square"]})
+    assert calls == [["a shape", "a circle"], ["a square"]]
+    again = api.post("/api/search", data={"text": ["a shape", "2:a circle"]}).json()
+    assert again["clips"] == first["clips"]
