@@ -91,6 +91,18 @@ def test_a_bad_token_option_is_one_line(run_cli, shared_index):
     assert result.exit_code == 2 and "at least 16" in result.stderr
 
 
+def test_no_index_or_a_taken_port_is_one_line(run_cli, shared_index, tmp_path):
+    result = run_cli("serve", "--db", tmp_path / "nothing-here")
+    (error,) = [line for line in result.stderr.splitlines() if "error" in line]
+    assert result.exit_code == 1 and error.startswith("scenegrep: error: ") and "scenegrep index" in error
+    assert "Traceback" not in result.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_cli("serve", "--db", shared_index, "--port", taken.getsockname()[1])
+    assert result.exit_code == 1 and "choose another --port" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_without_a_token_only_loopback_host_names_are_answered(shared_index, api):
     assert api.get("/api/info").status_code == 200
     assert api.get("/api/info", headers={"Host": "localhost:8765"}).status_code == 200
@@ -101,6 +113,7 @@ def test_requests_that_act_must_come_from_the_page_itself(api):
     refused(api.post("/api/search", data={"text": "a shape"}, headers={"Origin": "http://attacker.example"}), 403)
     refused(api.post("/api/open", json={"video_id": "0123456789abcdef", "start": 0},
                      headers={"Origin": "http://attacker.example"}), 403)
+    refused(api.post("/api/search", data={"text": "a shape"}, headers={"Origin": "null"}), 403)  # a sandboxed frame
     assert api.post("/api/search", data={"text": "a shape"}, headers={"Origin": "http://127.0.0.1"}).status_code == 200
 
 
