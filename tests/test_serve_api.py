@@ -7,6 +7,7 @@ import io
 import json
 import os
 import stat
+import time
 import zipfile
 
 import numpy as np
@@ -173,7 +174,6 @@ def test_open_starts_the_desktop_player_without_a_shell(tiny, tmp_path, monkeypa
     for _ in range(100):
         if record.exists() and record.read_text():
             break
-        import time
         time.sleep(0.05)
     assert record.read_text().splitlines() == ["--start=4.000", "--end=6.500", video["path"]]
 
