@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from scenegrep.pipeline.clips import ClipRules
+from scenegrep.pipeline.connect import CHROMA_FILE
+from scenegrep.pipeline.errors import DamagedIndexError
 from scenegrep.pipeline.files import video_for
 from scenegrep.pipeline.index_access import Location, open_index
 from scenegrep.pipeline.query import Query, query_vector
@@ -23,6 +26,11 @@ TEXTS_KEPT = 1024
 """Text terms whose embeddings are kept (2 KB each at 512-d): the page searches
 the same terms again whenever a filter changes or an export is asked for, and
 the text tower is most of a warm search's time."""
+
+REOPEN_AFTER_S = 2.0
+"""Least seconds between two reopenings of an embedded index that another
+process writes to (a running `scenegrep index`): each reopening reloads the
+vector index (~0.1 s at 200k frames), and results a moment old are fine."""
 
 VIDEO_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 """What a registry id looks like (`files.video_for` makes 16 hex digits); anything
@@ -53,7 +61,39 @@ class Engine:
         self.encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, precision=precision)
         self.store = opened.for_reading(self.encoder.info)
         self.texts = KeptTexts(self.encoder)
-        self._searching = threading.Lock()  # one search at a time: the model and Chroma's client share state
+        self._using = threading.Lock()  # one request at a time uses the model and the store (which a reopening swaps)
+        self._seen = self._written()
+        self._opened_at = time.monotonic()
+
+    def _written(self) -> tuple:
+        """When the embedded folder's database last changed (() for a server, which is never stale)."""
+        if not self.location.db:
+            return ()
+        stamps = []
+        for name in (CHROMA_FILE, CHROMA_FILE + "-wal"):
+            try:
+                stamps.append(os.stat(os.path.join(self.location.db, name)).st_mtime_ns)
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
+
+    def _reopen(self) -> None:
+        """Open the index again, so what another process wrote since is seen."""
+        from scenegrep.pipeline.connect import forget_client
+
+        close = getattr(self.store.client, "close", None)
+        if close:
+            close()
+        self._stack.close()
+        forget_client(self.location.db)
+        self._stack = contextlib.ExitStack()
+        self.store = self._stack.enter_context(open_index(self.location)).for_reading(self.encoder.info)
+        self._seen = self._written()
+        self._opened_at = time.monotonic()
+
+    def _refresh(self) -> None:
+        if self.location.db and self._written() != self._seen and time.monotonic() - self._opened_at >= REOPEN_AFTER_S:
+            self._reopen()
 
     def warm_up(self) -> None:
         """Build the text path now, so the first request is as fast as the rest."""
@@ -65,25 +105,35 @@ class Engine:
     def search(self, query: Query, pictures: dict[str, np.ndarray], k: int, filters: Filters, rules: ClipRules) -> Answer:
         """The `k` best clips, as `scenegrep search` finds them. Raises ScenegrepError."""
         began = time.perf_counter()
-        with self._searching:
+        with self._using:
+            self._refresh()
             vector = query_vector(self.texts, query, pictures)
-            clips = search(self.store, vector, k=k, filters=filters, rules=rules)
+            try:
+                clips = search(self.store, vector, k=k, filters=filters, rules=rules)
+            except DamagedIndexError:
+                if not self.location.db:
+                    raise
+                self._reopen()  # an index written since the last opening looks damaged to the old one
+                clips = search(self.store, vector, k=k, filters=filters, rules=rules)
         return Answer(query.describe(), clips, time.perf_counter() - began)
 
     def video(self, video_id: str) -> VideoEntry | None:
         """The registered video with this id; None for an id that is malformed or not in the index."""
         if not VIDEO_ID.match(video_id or ""):
             return None
-        return self.store.indexed_video(video_id)
+        with self._using:
+            return self.store.indexed_video(video_id)
 
     def status(self) -> dict:
         """What `scenegrep info` shows, and whether an index run is writing now.
 
         A running index registers each video after its last frame, so frames
         stored beyond the registered ones are the video it is working on."""
-        info = self.store.info
-        videos = self.store.indexed_videos()
-        frames = self.store.frame_count()
+        with self._using:
+            self._refresh()
+            info = self.store.info
+            videos = self.store.indexed_videos()
+            frames = self.store.frame_count()
         registered = sum(entry.frames for entry in videos)
         return {
             "db": self.location.where,

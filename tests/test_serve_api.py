@@ -217,3 +217,26 @@ def test_a_refined_search_reuses_its_terms_embeddings(shared_index, monkeypatch)
     assert calls == [["a shape", "a circle"], ["a square"]]
     again = api.post("/api/search", data={"text": ["a shape", "2:a circle"]}).json()
     assert again["clips"] == first["clips"]
+
+
+def test_videos_indexed_while_serving_are_found(tmp_path, tiny_model, run_subprocess, monkeypatch):
+    # Another process writes to the folder (as `scenegrep index` does): the server must see it,
+    # not keep the vector index it loaded (which then looked damaged: 12 of 25 frames).
+    from scenegrep.serve import engine
+
+    monkeypatch.setattr(engine, "REOPEN_AFTER_S", 0.0)
+    db = tmp_path / "db"
+
+    def index(video):
+        process = run_subprocess("index", SAMPLE_VIDEOS / video, "--model", tiny_model, "--db", db)
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+
+    index("episode_01.mp4")
+    api = client(db)
+    form = {"text": "a shape", "k": "50", "keep_duplicates": "true"}
+    assert {c["episode"] for c in api.post("/api/search", data=form).json()["clips"]} == {"episode_01"}
+    index("episode_02.mp4")
+    answer = api.post("/api/search", data=form)
+    assert answer.status_code == 200, answer.text
+    assert {c["episode"] for c in answer.json()["clips"]} == {"episode_01", "episode_02"}
+    assert api.get("/api/info").json()["videos"] == 2
