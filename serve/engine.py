@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from scenegrep.pipeline.clips import ClipRules
-from scenegrep.pipeline.connect import CHROMA_FILE
 from scenegrep.pipeline.errors import DamagedIndexError
 from scenegrep.pipeline.files import video_for
 from scenegrep.pipeline.index_access import Location, open_index
+from scenegrep.pipeline.lock import LOCK_FILE
 from scenegrep.pipeline.query import Query, query_vector
 from scenegrep.pipeline.records import Clip
 from scenegrep.pipeline.registry import VideoEntry
@@ -29,8 +29,10 @@ the text tower is most of a warm search's time."""
 
 REOPEN_AFTER_S = 2.0
 """Least seconds between two reopenings of an embedded index that another
-process writes to (a running `scenegrep index`): each reopening reloads the
-vector index (~0.1 s at 200k frames), and results a moment old are fine."""
+process writes to (a running `scenegrep index`): Chroma's client keeps the
+vector index it loaded, so without reopening new frames stay unseen (and a
+half-seen index looks damaged); each reopening reloads it (seconds at 200k
+frames on a busy machine), and results a moment old are fine."""
 
 VIDEO_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 """What a registry id looks like (`files.video_for` makes 16 hex digits); anything
@@ -66,16 +68,17 @@ class Engine:
         self._opened_at = time.monotonic()
 
     def _written(self) -> tuple:
-        """When the embedded folder's database last changed (() for a server, which is never stale)."""
+        """What changes when a scenegrep writer works on the embedded folder: the
+        lock file, which each writer rewrites on entry, and whether one holds it
+        now. (The database file itself is no sign: opening a client, a reader's
+        too, writes to it.) () for a server, whose answers are never stale."""
         if not self.location.db:
             return ()
-        stamps = []
-        for name in (CHROMA_FILE, CHROMA_FILE + "-wal"):
-            try:
-                stamps.append(os.stat(os.path.join(self.location.db, name)).st_mtime_ns)
-            except OSError:
-                stamps.append(None)
-        return tuple(stamps)
+        try:
+            entered = os.stat(os.path.join(self.location.db, LOCK_FILE)).st_mtime_ns
+        except OSError:
+            entered = None
+        return entered, self.location.writer_running()
 
     def _reopen(self) -> None:
         """Open the index again, so what another process wrote since is seen."""
@@ -92,7 +95,11 @@ class Engine:
         self._opened_at = time.monotonic()
 
     def _refresh(self) -> None:
-        if self.location.db and self._written() != self._seen and time.monotonic() - self._opened_at >= REOPEN_AFTER_S:
+        """Reopen while a writer works (every REOPEN_AFTER_S), and once after it ends."""
+        if not self.location.db or time.monotonic() - self._opened_at < REOPEN_AFTER_S:
+            return
+        now = self._written()
+        if now != self._seen or now[1]:
             self._reopen()
 
     def warm_up(self) -> None:

@@ -240,3 +240,21 @@ def test_videos_indexed_while_serving_are_found(tmp_path, tiny_model, run_subpro
     assert answer.status_code == 200, answer.text
     assert {c["episode"] for c in answer.json()["clips"]} == {"episode_01", "episode_02"}
     assert api.get("/api/info").json()["videos"] == 2
+
+
+def test_other_readers_do_not_make_the_server_reopen_the_index(shared_index, run_subprocess, monkeypatch):
+    # Opening a Chroma client writes to the database file, so a reader elsewhere
+    # (a CLI search, a second server) must not count as a writer: reopening
+    # reloads the vector index, and two servers would make each other do it forever.
+    from scenegrep.serve import engine
+
+    monkeypatch.setattr(engine, "REOPEN_AFTER_S", 0.0)
+    reopened = []
+    real = engine.Engine._reopen
+    monkeypatch.setattr(engine.Engine, "_reopen", lambda self: reopened.append(1) or real(self))
+    api = client(shared_index)
+    assert api.post("/api/search", data={"text": "a shape"}).status_code == 200
+    searching = run_subprocess("search", "a shape", "--db", shared_index)
+    assert searching.wait(timeout=300) == 0, searching.stderr.read()
+    assert api.post("/api/search", data={"text": "a shape"}).status_code == 200
+    assert reopened == []
