@@ -178,6 +178,13 @@ def _missing_tables(path: str) -> list[str]:
     return [table for table in CHROMA_TABLES if table not in found]
 
 
+def forget_client(db: str) -> None:
+    """Make the next client of folder `db` read it afresh: Chroma keeps one
+    system per folder per process, with the vector index it loaded, so a
+    long-lived reader (`scenegrep serve`) would never see another process's writes."""
+    _forget_failed_client(db)
+
+
 def _forget_failed_client(db: str) -> None:
     """Chroma caches one client system per folder, even one whose start failed; drop it so a retry starts afresh."""
     try:

@@ -19,7 +19,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -150,11 +150,14 @@ def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     return (total / norm).astype(np.float32)
 
 
-def query_vector(encoder, query: Query) -> np.ndarray:
+def query_vector(encoder, query: Query, pictures: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """The unit query vector for `query` with `encoder` (a `ClipEncoder`).
 
+    `pictures` holds images already in memory (H×W×3 uint8 RGB) by term
+    value, e.g. uploads to `scenegrep serve`; other image terms are files.
     Raises ScenegrepError for unreadable images or terms that cancel out.
     """
+    pictures = pictures or {}
     texts = [term for term in query.terms if term.kind == "text"]
     images = [term for term in query.terms if term.kind == "image"]
     vectors, weights = [], []
@@ -162,6 +165,7 @@ def query_vector(encoder, query: Query) -> np.ndarray:
         vectors.append(encoder.embed_texts([term.value for term in texts]))
         weights += [term.weight for term in texts]
     if images:
-        vectors.append(encoder.embed_images([load_image(term.value) for term in images]))
+        vectors.append(encoder.embed_images([pictures[term.value] if term.value in pictures else load_image(term.value)
+                                             for term in images]))
         weights += [term.weight for term in images]
     return combine(np.concatenate(vectors), weights)

@@ -21,9 +21,11 @@ def test_wheel_maps_folders_to_scenegrep_packages(tmp_path):
     assert built.returncode == 0, built.stderr + "\n(the build needs setuptools: pip install -e '.[dev]')"
     (wheel,) = tmp_path.glob("scenegrep-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder in ("pipeline", "cli"):
+    for folder in ("pipeline", "cli", "serve"):
         modules = [m.relative_to(REPO).as_posix() for m in Path(REPO, folder).rglob("*.py")]
         assert modules and all(f"scenegrep/{module}" in names for module in modules)
+    for page in ("index.html", "app.js", "style.css"):  # `scenegrep serve`'s page ships as package data
+        assert f"scenegrep/serve/static/{page}" in names
     # Nothing lands at top level where it could collide with other packages.
     assert not [n for n in names if not n.startswith(("scenegrep/", "scenegrep-"))]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
