@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from index_speed import vit_b32  # noqa: E402
-from search_scale import archive_vectors  # noqa: E402
+from search_scale import archive_vectors, store_archive  # noqa: E402
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -43,7 +43,6 @@ WORDS = ("a red ball", "a chase", "the kitchen", "a title card", "two people tal
 def build(db: str, model_info, frames: int) -> None:
     """The synthetic index at `db`, written through `open_index` as `scenegrep index` writes."""
     from scenegrep.pipeline.index_access import Location, open_index
-    from scenegrep.pipeline.records import Video
 
     vectors, episode_of, _ = archive_vectors(frames)
     episodes = int(episode_of.max()) + 1
@@ -52,12 +51,7 @@ def build(db: str, model_info, frames: int) -> None:
     began = time.perf_counter()
     with open_index(Location(db=db), write=True) as opened:
         writer = opened.for_writing(model_info, 2.0)
-        for ep in range(episodes):
-            rows = np.nonzero(episode_of == ep)[0]
-            video = Video(path=f"/archive/ep{ep:04d}.mp4", episode=f"ep{ep:04d}", video_id=f"{ep:016x}")
-            writer.add_frames(video, [float(t) for t in times[rows]], vectors[rows])
-            writer.mark_indexed(video, len(rows), {"size": 1, "mtime_ns": 1, "hash": f"h{ep}",
-                                                   "duration": float(len(rows) * 2.0)})
+        store_archive(writer, vectors, episode_of, times)
     print(f"{frames} frames in {episodes} episodes added in {time.perf_counter() - began:.1f} s", flush=True)
 
 
