@@ -90,7 +90,13 @@ STEP_SECONDS = 0.02
 """How long a run is let go between two looks at its index: a few frames at most (a
 frame takes ~40 ms here at --batch-size 1), where each kill point spans tens of frames.
 A look that took longer (opening a server's index before it exists: ~0.5 s) lets the
-run go as long, so that the run, still starting, is not slowed to a crawl."""
+run go as long, so that the run, still starting, is not slowed to a crawl, but never
+longer than MAX_STEP_SECONDS."""
+
+MAX_STEP_SECONDS = 0.25
+"""The longest a run is let go at once: a slow look (the first in-process open of an
+embedded index took seconds on a quiet CI machine) once let a whole 3-second run
+finish before the next look, so the "between videos" point was never seen."""
 
 
 def pause_when(process, backend, condition) -> tuple[int, int, int]:
@@ -108,7 +114,7 @@ def pause_when(process, backend, condition) -> tuple[int, int, int]:
         if condition(*state):
             return state
         process.send_signal(signal.SIGCONT)
-        time.sleep(max(STEP_SECONDS, time.monotonic() - look))
+        time.sleep(min(max(STEP_SECONDS, time.monotonic() - look), MAX_STEP_SECONDS))
     process.kill()
     raise AssertionError("the index did not reach that point in time")
 
