@@ -109,7 +109,7 @@ def _open_folder(db: str, create: bool, settings):
         except OSError as exc:
             raise ScenegrepError(f"cannot use {db} for the index: {exc.strerror or exc}; pass --db to choose another folder") from exc
         except Exception as exc:  # chromadb's own errors: a damaged folder, or one being created right now
-            _forget_failed_client(db)
+            forget_client(db)
             if attempt == OPEN_ATTEMPTS:
                 if os.path.exists(database) and os.path.getsize(database) > 0 and "already exists" not in str(exc):
                     raise DamagedIndexError(
@@ -179,19 +179,15 @@ def _missing_tables(path: str) -> list[str]:
 
 
 def forget_client(db: str) -> None:
-    """Make the next client of folder `db` read it afresh: Chroma keeps one
-    system per folder per process, with the vector index it loaded, so a
-    long-lived reader (`scenegrep serve`) would never see another process's writes."""
-    _forget_failed_client(db)
-
-
-def _forget_failed_client(db: str) -> None:
-    """Chroma caches one client system per folder, even one whose start failed; drop it so a retry starts afresh."""
+    """Make the next client of folder `db` start afresh. Chroma caches one client
+    system per folder per process, even one whose start failed (a retry must not
+    reuse it), and with the vector index it loaded (a long-lived reader such as
+    `scenegrep serve` would never see another process's writes)."""
     try:
         from chromadb.api.shared_system_client import SharedSystemClient
 
         SharedSystemClient._identifier_to_system.pop(str(db), None)
-    except (ImportError, AttributeError):  # another chromadb layout: a retry then reuses the cached system
+    except (ImportError, AttributeError):  # another chromadb layout: the cached system is reused
         pass
 
 

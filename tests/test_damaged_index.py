@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 
 import pytest
-from conftest import SAMPLE_VIDEOS
+from conftest import SAMPLE_VIDEOS, index_once
 
 DENSE_EVERY = 0.04
 """Samples the three sample videos into ~1,800 frames: past Chroma's sync
@@ -18,14 +18,8 @@ and losing those files loses them (below it Chroma still has them in its log).""
 
 @pytest.fixture(scope="module")
 def dense_index(tmp_path_factory, tiny_model):
-    from click.testing import CliRunner
-
-    from scenegrep.cli.main import cli
-
     db = tmp_path_factory.mktemp("dense") / "db"
-    result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", tiny_model, "--db", str(db),
-                                      "--every", str(DENSE_EVERY)], catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
+    index_once(SAMPLE_VIDEOS, "--model", tiny_model, "--db", db, "--every", DENSE_EVERY)
     return db
 
 

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, SAMPLE_VIDEOS
+from conftest import REPO, SAMPLE_VIDEOS, index_once
 from PIL import Image
 
 MINI_CLIP = SAMPLE_VIDEOS / "mini_clip"
@@ -19,13 +19,8 @@ MINI_CLIP = SAMPLE_VIDEOS / "mini_clip"
 
 @pytest.fixture(scope="module")
 def mini_index(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from scenegrep.cli.main import cli
-
     db = tmp_path_factory.mktemp("mini") / "db"
-    result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", str(MINI_CLIP), "--db", str(db)])
-    assert result.exit_code == 0, result.stderr
+    index_once(SAMPLE_VIDEOS, "--model", MINI_CLIP, "--db", db)
     return db
 
 

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import REPO, SAMPLE_VIDEOS
+from conftest import REPO, SAMPLE_VIDEOS, index_once
 
 from scenegrep.pipeline.decoders import open_decoder
 from scenegrep.pipeline.present.fields import clip_record
@@ -150,13 +150,8 @@ def test_a_snapped_edge_shows_ntsc_drop_frame_timecode(tmp_path):
 
 @pytest.fixture(scope="module")
 def shots_index(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from scenegrep.cli.main import cli
-
     db = tmp_path_factory.mktemp("shots") / "db"
-    result = CliRunner().invoke(cli, ["index", str(SHOTS), "--model", str(MINI_CLIP), "--db", str(db)])
-    assert result.exit_code == 0, result.stderr
+    index_once(SHOTS, "--model", MINI_CLIP, "--db", db)
     return db
 
 
