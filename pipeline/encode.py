@@ -237,6 +237,12 @@ class ClipEncoder:
         self.load()
         return self.device == "cpu"
 
+    def input_size(self, height: int, width: int) -> tuple[int, int] | None:
+        """(height, width) a height × width frame is resized to before the centre crop, or None
+        when the model's preprocessing does not resize: what decoding workers resize to."""
+        self.load()
+        return self._preprocess.resize_size(height, width)
+
     def preprocess(self, images: Sequence[np.ndarray]):
         """Images (H×W×3 uint8 RGB) → the model's input batch on its device, in its dtype."""
         self.load()
@@ -372,6 +378,10 @@ class TorchPreprocess:
         if self.crop_hw:
             x = _centre_crop(x, self.crop_hw)
         return x
+
+    def resize_size(self, h: int, w: int) -> tuple[int, int] | None:
+        """The size `__call__` resizes an h × w image to, or None when it keeps every size."""
+        return self._resize_target(h, w) if (self.shortest_edge or self.resize_hw) else None
 
     def _resize_target(self, h: int, w: int) -> tuple[int, int]:
         if self.shortest_edge:
