@@ -239,9 +239,32 @@ class ClipEncoder:
 
     def input_size(self, height: int, width: int) -> tuple[int, int] | None:
         """(height, width) a height × width frame is resized to before the centre crop, or None
-        when the model's preprocessing does not resize: what decoding workers resize to."""
+        when the model's preprocessing does not resize: what decoding workers resize to.
+
+        Before the model has loaded, read from its preprocessor config file
+        when that states the resize (so workers start decoding while the model
+        loads); otherwise the model is loaded first."""
+        if not self._loaded:
+            rule = resize_rule_from_config(self.name)
+            if rule is not None:
+                return resize_target(*rule, height, width) if any(rule) else None
         self.load()
         return self._preprocess.resize_size(height, width)
+
+    def load_in_background(self) -> None:
+        """Start loading the model in a thread (imports and weights take seconds), so
+        decoding can start meanwhile. A failure is left for the next `load()` to raise."""
+        if self._loaded or getattr(self, "_loader", None) is not None:
+            return
+
+        def load_quietly():
+            try:
+                self.load()
+            except Exception:  # raised again, in the caller's thread, by the next load()
+                pass
+
+        self._loader = threading.Thread(target=load_quietly, name="scenegrep-model-loader", daemon=True)
+        self._loader.start()
 
     def preprocess(self, images: Sequence[np.ndarray]):
         """Images (H×W×3 uint8 RGB) → the model's input batch on its device, in its dtype."""
@@ -384,11 +407,50 @@ class TorchPreprocess:
         return self._resize_target(h, w) if (self.shortest_edge or self.resize_hw) else None
 
     def _resize_target(self, h: int, w: int) -> tuple[int, int]:
-        if self.shortest_edge:
-            short, long = (h, w) if h <= w else (w, h)
-            new_long = int(self.shortest_edge * long / short)
-            return (self.shortest_edge, new_long) if h <= w else (new_long, self.shortest_edge)
-        return self.resize_hw or (h, w)
+        return resize_target(self.shortest_edge, self.resize_hw, h, w)
+
+
+def resize_target(shortest_edge: int | None, resize_hw: tuple[int, int] | None, h: int, w: int) -> tuple[int, int]:
+    """Where CLIP preprocessing resizes an h × w image: shortest edge to `shortest_edge`
+    (the long one scaled and truncated, as transformers does), or to `resize_hw`."""
+    if shortest_edge:
+        short, long = (h, w) if h <= w else (w, h)
+        new_long = int(shortest_edge * long / short)
+        return (shortest_edge, new_long) if h <= w else (new_long, shortest_edge)
+    return resize_hw or (h, w)
+
+
+PREPROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+"""Where a saved CLIP model states its image preprocessing (the second nests it under "image_processor")."""
+
+
+def resize_rule_from_config(name: str) -> tuple[int | None, tuple[int, int] | None] | None:
+    """(shortest_edge, (height, width)) of a model's resize, read from its preprocessor
+    file without transformers (importing it takes seconds); (None, None) when it does not
+    resize; None when no file says so plainly (then the loaded processor decides)."""
+    from .numpy_text import cached_hub_file
+
+    for filename in PREPROCESSOR_FILES:
+        path = os.path.join(name, filename) if os.path.isdir(name) else cached_hub_file(name, filename)
+        if not path or not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as fh:
+                config = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        config = config.get("image_processor", config) if isinstance(config, dict) else None
+        if not isinstance(config, dict) or not isinstance(config.get("do_resize"), bool):
+            return None
+        if not config["do_resize"]:
+            return None, None
+        size = config.get("size")
+        if isinstance(size, dict) and isinstance(size.get("shortest_edge"), int) and len(size) == 1:
+            return size["shortest_edge"], None
+        if isinstance(size, dict) and set(size) == {"height", "width"} and all(isinstance(v, int) for v in size.values()):
+            return None, (size["height"], size["width"])
+        return None
+    return None
 
 
 def _image_processor_class():

@@ -159,9 +159,14 @@ def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | N
             if isinstance(outcome, VideoResult):
                 yield outcome, None
                 continue
-            encoder.load()  # only now: when nothing needs encoding, the model never loads
-            prepare = encoder.preprocess if encoder.preprocess_in_loader else None
-            yield outcome, functools.partial(_decode, video, every, sampling, prepare, pool, encoder.input_size)
+            if pool is None:
+                encoder.load()  # only now: when nothing needs encoding, the model never loads
+                prepare = encoder.preprocess if encoder.preprocess_in_loader else None
+                yield outcome, functools.partial(_decode, video, every, sampling, prepare)
+            else:  # workers decode the first segments while the model loads
+                encoder.load_in_background()
+                yield outcome, functools.partial(_decode, video, every, sampling, _loader_preparation(encoder), pool,
+                                                 encoder.input_size)
 
     at_once, depth = (DECODE_WORKERS, DECODE_QUEUE_FRAMES) if pool is None else (workers + 1, SEGMENTED_QUEUE_FRAMES)
     pending: list[tuple[VideoResult, Future | None]] = []  # results waiting for their writes
@@ -291,6 +296,14 @@ def _decode(video: Video, every: float, sampling: str, prepare, pool=None, input
         for frame in sampler:
             yield frame.t, (prepare([frame.pixels]) if prepare else frame.pixels)
         yield _End(sampler.decode_errors, sampler.used_strategy)
+
+
+def _loader_preparation(encoder):
+    """encoder.preprocess where frames should be preprocessed in the loader (a CPU), else nothing;
+    decided at the first frame, so asking does not wait for the model before decoding starts."""
+    def prepare(images):
+        return encoder.preprocess(images) if encoder.preprocess_in_loader else images[0]
+    return prepare
 
 
 def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, progress: Progress, every: float):

@@ -238,3 +238,16 @@ def test_ctrl_c_with_workers_stops_every_worker_and_leaves_a_consistent_index(tm
     assert one.exit_code == 0, one.stderr
     assert backend.frame_ids() == Backend("embedded", db=str(tmp_path / "one")).frame_ids()
     assert all(v["status"] in ("indexed", "unchanged") for v in json.loads(again.stdout)["videos"])
+
+
+def test_the_resize_read_from_the_config_is_the_loaded_models_so_workers_start_before_it_loads(tiny_model):
+    from scenegrep.pipeline.encode import ClipEncoder
+
+    for model in (tiny_model, str(SAMPLE_VIDEOS / "mini_clip")):
+        encoder = ClipEncoder(model, device="cpu")
+        shapes = [(720, 1280), (1080, 1440), (480, 270), (48, 64)]
+        before = [encoder.input_size(*shape) for shape in shapes]
+        assert not encoder.loaded  # answered from the config file alone
+        encoder.load()
+        assert before == [encoder.input_size(*shape) for shape in shapes]
+        assert None not in before
