@@ -273,11 +273,17 @@ class ClipEncoder:
 
     def embed_pixels(self, pixels) -> np.ndarray:
         """Embed an already preprocessed batch (see `preprocess`); returns (n, dim) float32, unit length."""
+        return vectors_of(self.embed_pixels_later(pixels))
+
+    def embed_pixels_later(self, pixels):
+        """Like `embed_pixels`, but returns the unit vectors as a tensor on the model's device,
+        without waiting for them: on a GPU the work is queued and this returns at once, so the
+        next batch is prepared while this one runs; `vectors_of` waits and gives the numpy array."""
         self.load()
         pixels = pixels.to(self.device, non_blocking=True)
         with self._torch.inference_mode():
-            features = _projected(self.model.get_image_features(pixel_values=pixels))
-        return _normalised(features)
+            features = _projected(self.model.get_image_features(pixel_values=pixels)).float()
+            return features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Embed H×W×3 uint8 RGB images; returns (n, dim) float32, unit length."""
@@ -493,6 +499,11 @@ def _hw(size) -> tuple[int, int] | None:
 def _projected(output):
     """transformers 5 returns a ModelOutput whose pooler_output is the projection."""
     return output if hasattr(output, "norm") else output.pooler_output
+
+
+def vectors_of(unit_vectors) -> np.ndarray:
+    """(n, dim) float32 numpy from `embed_pixels_later`'s tensor (waits for the device)."""
+    return unit_vectors.cpu().numpy().astype(np.float32, copy=False)
 
 
 def _normalised(features) -> np.ndarray:

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable, Iterator, Protocol
 
-import numpy as np
 
 from .errors import VideoError
 from .files import Fingerprint, content_hash, lacks_mp4_index, not_regular_reason
@@ -340,8 +339,9 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
     def flush_batch():
         nonlocal frames, done_t
         prepare_raw()
-        embeddings = encoder.embed_pixels(torch_cat(prepared))
-        writer.submit(store.add_frames, video, list(times), np.asarray(embeddings))
+        # The vectors are copied back in the writer thread: on a GPU this thread prepares the next batch meanwhile.
+        embeddings = encoder.embed_pixels_later(torch_cat(prepared))
+        writer.submit(_add_frames, store, video, list(times), embeddings)
         progress.advance(times[-1] - done_t, len(times))
         frames, done_t = frames + len(times), times[-1]
         times.clear()
@@ -383,6 +383,12 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
     sampled = IRREGULAR_SAMPLING if end.strategy.startswith("keyframes") else "grid"  # what search shapes clips by
     metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), "sampling": sampled, **rate}
     return result, writer.submit(store.mark_indexed, video, frames, metadata)
+
+
+def _add_frames(store, video: Video, times: list[float], embeddings) -> None:
+    from .encode import vectors_of
+
+    store.add_frames(video, times, vectors_of(embeddings))
 
 
 def torch_cat(tensors):
