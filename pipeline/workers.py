@@ -37,6 +37,10 @@ MAX_SEGMENT_SECONDS of resized frames each."""
 POLL_SECONDS = 0.05
 """How often the dispatcher looks for new segments when no worker has spoken."""
 
+MAX_IDLE_DEATHS = 3
+"""Workers that may die before doing any work, per worker, before the pool gives up: a worker
+that cannot even start (a broken installation) would otherwise be replaced forever."""
+
 STOP_SECONDS = 2.0
 """How long closing waits for a worker to leave on its own before killing it."""
 
@@ -116,6 +120,7 @@ class DecodePool:
         self._next_video = 0
         self._closed = False
         self._error: BaseException | None = None
+        self._idle_deaths = 0
         self._pool = [_Worker(self._context, decode) for _ in range(workers)]
         self._thread = threading.Thread(target=self._dispatch, name="scenegrep-dispatcher", daemon=True)
         self._thread.start()
@@ -136,10 +141,11 @@ class DecodePool:
         with self._lock:
             self._videos.discard(video)
             self._pending = [s for s in self._pending if s.video != video]
-            for segment in self._segments.values():
+            for key, segment in list(self._segments.items()):
                 if segment.video == video:
                     segment.consumed = True
                     segment.frames.clear()
+                    del self._segments[key]  # a worker still on it finishes; its frames are dropped
             self._lock.notify_all()
 
     def submit(self, video: int, path: str, start_pts, end_pts, every: float, size, threads: int) -> int:
@@ -239,6 +245,7 @@ class DecodePool:
             return
         kind, key = message[0], message[1]
         with self._lock:
+            self._idle_deaths = 0
             segment = self._segments.get(key)
             keep = segment is not None and not segment.consumed
             if kind == "frame":
@@ -266,13 +273,18 @@ class DecodePool:
             return  # already replaced (its pipe and its process both reported the death)
         worker.process.join()
         code = worker.process.exitcode
-        cause = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        if code is not None and code < 0:
+            cause = f"killed by signal {-code}); out of memory, or FFmpeg crashed on this file ("
+        else:
+            cause = f"exit code {code}); its error is on stderr ("
         with self._lock:
             segment = worker.segment
+            self._idle_deaths += segment is None
+            if self._idle_deaths > MAX_IDLE_DEATHS * self.workers:
+                raise RuntimeError(f"decoding worker processes die as they start ({cause}pid {worker.process.pid})")
             if segment is not None:
                 segment.done = True
-                segment.error = (f"its decoding worker process (pid {worker.process.pid}) died ({cause}); "
-                                 "out of memory, or FFmpeg crashed on this file")
+                segment.error = f"its decoding worker process died ({cause}pid {worker.process.pid})"
             index = self._pool.index(worker)
             self._pool[index] = _Worker(self._context, self._decode)
             self._lock.notify_all()

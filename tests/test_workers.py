@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -251,3 +252,26 @@ def test_the_resize_read_from_the_config_is_the_loaded_models_so_workers_start_b
         encoder.load()
         assert before == [encoder.input_size(*shape) for shape in shapes]
         assert None not in before
+
+
+def test_workers_that_cannot_start_stop_the_pool_instead_of_respawning_forever(tmp_path, monkeypatch):
+    import importlib
+
+    (tmp_path / "vanishing_decoder.py").write_text("def decode(task):\n    yield 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    decode = importlib.import_module("vanishing_decoder").decode
+    (tmp_path / "vanishing_decoder.py").unlink()  # spawned workers cannot import it: each dies as it starts
+    video = write_video(tmp_path / "v.mp4", list(range(20)))
+    with DecodePool(1, decode=decode) as pool:
+        with pytest.raises(VideoError, match=r"worker process died \(exit code 1\); its error is on stderr"):
+            segmented(video, 0.5, pool)  # the video it was given fails
+        deadline = time.monotonic() + 120
+        while True:  # the workers started in its place die idle: the pool gives up instead of looping
+            try:
+                segmented(video, 0.5, pool)
+            except VideoError:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+            except RuntimeError as exc:
+                assert "die as they start" in str(exc)
+                break
