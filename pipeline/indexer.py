@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable, Iterator, Protocol
 
-
 from .errors import VideoError
 from .files import Fingerprint, content_hash, lacks_mp4_index, not_regular_reason
 from .overlap import BackgroundWriter, prefetch_each

@@ -121,9 +121,15 @@ class DecodePool:
         self._closed = False
         self._error: BaseException | None = None
         self._idle_deaths = 0
-        self._pool = [_Worker(self._context, decode) for _ in range(workers)]
+        self._pool: list[_Worker] = []  # started by the first submit: an index run with nothing new starts none
         self._thread = threading.Thread(target=self._dispatch, name="scenegrep-dispatcher", daemon=True)
         self._thread.start()
+
+    def start(self) -> None:
+        """Start the worker processes (the first `submit` does it; later calls do nothing)."""
+        with self._lock:
+            if not self._pool and not self._closed:
+                self._pool = [_Worker(self._context, self._decode) for _ in range(self.workers)]
 
     @property
     def pids(self) -> list[int]:
@@ -150,6 +156,7 @@ class DecodePool:
 
     def submit(self, video: int, path: str, start_pts, end_pts, every: float, size, threads: int) -> int:
         """Queue one segment; returns its key for `frames`."""
+        self.start()
         with self._lock:
             self._raise_if_broken()
             self._next_key += 1
@@ -199,8 +206,9 @@ class DecodePool:
         try:
             while not self._closed:
                 self._assign()
-                busy = {w.conn: w for w in self._pool}
-                sentinels = {w.process.sentinel: w for w in self._pool}
+                with self._lock:
+                    busy = {w.conn: w for w in self._pool}
+                    sentinels = {w.process.sentinel: w for w in self._pool}
                 for ready in connection.wait([*busy, *sentinels], timeout=POLL_SECONDS):
                     if ready in busy:
                         self._receive(busy[ready])

@@ -177,6 +177,7 @@ def test_a_killed_worker_is_replaced_and_the_pool_goes_on(tmp_path, short_segmen
     doomed = write_video(tmp_path / "doomed.mp4", list(range(100)), options={"g": "25"})
     fine = write_video(tmp_path / "fine.mp4", list(range(100)), options={"g": "25"})
     with DecodePool(1, decode=dies_on_doomed_segments) as pool:
+        pool.start()
         first = pool.pids
         with pytest.raises(VideoError, match="died"):
             segmented(doomed, 0.5, pool)
@@ -252,6 +253,11 @@ def test_the_resize_read_from_the_config_is_the_loaded_models_so_workers_start_b
         encoder.load()
         assert before == [encoder.input_size(*shape) for shape in shapes]
         assert None not in before
+
+
+def test_a_pool_starts_no_process_until_a_segment_is_submitted():
+    with DecodePool(2) as pool:
+        assert pool.pids == []
 
 
 def test_workers_that_cannot_start_stop_the_pool_instead_of_respawning_forever(tmp_path, monkeypatch):
