@@ -8,6 +8,7 @@ only small messages (time, slot, shape) are pickled.
 
 from __future__ import annotations
 
+import os
 import signal
 from dataclasses import dataclass
 from typing import Iterator
@@ -21,6 +22,11 @@ SLOT_BYTES = 1 << 20
 """One shared-memory slot: a resized frame (224 × 398 × 3 = 0.27 MB for 16:9,
 up to 224 × 1560 for very wide video) fits; a larger one (a model without a
 resize step) travels pickled through the pipe instead, slower but correct."""
+
+
+ORPHAN_CHECK_SECONDS = 1.0
+"""A worker waiting for a free slot checks this often that its parent still lives,
+so a worker of a killed `scenegrep index` exits instead of waiting forever."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ def worker_main(conn, shm_name: str, slots: int, free_slots, decode=decode_segme
     import cv2
 
     cv2.setNumThreads(1)  # one resize per sampled frame: the other workers have the other cores
+    parent = os.getppid()
     shm = shared_memory.SharedMemory(name=shm_name)
     ring = np.ndarray((slots, SLOT_BYTES), np.uint8, buffer=shm.buf)
     slot = 0
@@ -111,7 +118,9 @@ def worker_main(conn, shm_name: str, slots: int, free_slots, decode=decode_segme
                     if pixels.nbytes > SLOT_BYTES:
                         conn.send(("frame", task.key, t, None, pixels))
                         continue
-                    free_slots.acquire()
+                    while not free_slots.acquire(timeout=ORPHAN_CHECK_SECONDS):
+                        if os.getppid() != parent:
+                            return  # the parent was killed: nobody will free a slot
                     ring[slot, : pixels.nbytes] = pixels.reshape(-1)
                     conn.send(("frame", task.key, t, slot, pixels.shape))
                     slot = (slot + 1) % slots

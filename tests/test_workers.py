@@ -281,3 +281,23 @@ def test_workers_that_cannot_start_stop_the_pool_instead_of_respawning_forever(t
             except RuntimeError as exc:
                 assert "die as they start" in str(exc)
                 break
+
+
+def test_workers_of_a_killed_index_exit_on_their_own(tmp_path, tiny_model, run_subprocess):
+    from conftest import Backend
+    from test_resume import KILL_POINTS, stop_when
+
+    backend = Backend("embedded", db=str(tmp_path / "db"))
+    process = run_subprocess("index", SAMPLE_VIDEOS, "--model", tiny_model, "--every", "0.5", "--batch-size", "1",
+                             "--workers", "2", *backend.args)
+    workers: set[int] = set()
+
+    def mid_video_with_workers(*state):
+        workers.update(children_of(process.pid))
+        return len(workers) >= 2 and KILL_POINTS["after the first batch"](*state)
+
+    stop_when(process, backend, mid_video_with_workers, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while [pid for pid in workers if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if alive(pid)]  # no orphan left decoding or waiting
