@@ -285,6 +285,13 @@ class ClipEncoder:
         """Embed an already preprocessed batch (see `preprocess`); returns (n, dim) float32, unit length."""
         return vectors_of(self.embed_pixels_later(pixels))
 
+    @property
+    def embeds_asynchronously(self) -> bool:
+        """Whether `embed_pixels_later` returns before the work is done (CUDA): then waiting for
+        the vectors belongs in another thread. On a CPU the work is done by the time it returns."""
+        self.load()
+        return self.device.startswith("cuda")
+
     def embed_pixels_later(self, pixels):
         """Like `embed_pixels`, but returns the unit vectors as a tensor on the model's device,
         without waiting for them: on a GPU the work is queued and this returns at once, so the

@@ -338,9 +338,11 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
     def flush_batch():
         nonlocal frames, done_t
         prepare_raw()
-        # The vectors are copied back in the writer thread: on a GPU this thread prepares the next batch meanwhile.
-        embeddings = encoder.embed_pixels_later(torch_cat(prepared))
-        writer.submit(_add_frames, store, video, list(times), embeddings)
+        if encoder.embeds_asynchronously:
+            # The vectors are copied back in the writer thread: this thread prepares the next batch meanwhile.
+            writer.submit(_add_frames, store, video, list(times), encoder.embed_pixels_later(torch_cat(prepared)))
+        else:
+            writer.submit(store.add_frames, video, list(times), encoder.embed_pixels(torch_cat(prepared)))
         progress.advance(times[-1] - done_t, len(times))
         frames, done_t = frames + len(times), times[-1]
         times.clear()

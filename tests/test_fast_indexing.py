@@ -150,3 +150,15 @@ def test_int8_is_refused_on_a_gpu_with_one_line():
 
     with pytest.raises(ScenegrepError, match="int8 is for CPUs"):
         pick_precision("int8", "cuda")
+
+
+def test_vectors_waited_for_in_the_writer_thread_as_on_a_gpu_give_the_same_index(tmp_path, tiny_model, monkeypatch):
+    """On CUDA encoded batches are copied back in the writer thread (so batches overlap); forced here on a CPU."""
+    encoder, direct_store, direct = build_index(tmp_path / "direct", tiny_model)
+    monkeypatch.setattr(ClipEncoder, "embeds_asynchronously", property(lambda self: True))
+    _, store, deferred = build_index(tmp_path / "deferred", tiny_model)
+    assert [(r.status, r.frames) for r in deferred] == [(r.status, r.frames) for r in direct]
+    assert store.frame_count() == sum(r.frames for r in direct)
+    vector = query_vector(encoder, Query.parse(["a red circle"]))
+    found = [[(c.episode, c.start, round(c.score, 6)) for c in search(s, vector, k=5)] for s in (direct_store, store)]
+    assert found[0] == found[1] and found[0]
