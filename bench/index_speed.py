@@ -9,6 +9,8 @@ peak RSS is its own); model loading and imports are outside every timer.
     python bench/index_speed.py                       # 2-minute 720p video, N=2 (about 4 min on 2 busy cores)
     python bench/index_speed.py --minutes 5 --every 1
     python bench/index_speed.py --rss-minutes 2,10 --height 360   # also: `scenegrep index` peak RSS by video length
+    python bench/index_speed.py --skip-main --workers 1,2 --archive 8           # 8 videos of --minutes: scaling table
+    python bench/index_speed.py --skip-main --workers 1,16 --long 22 --device cuda   # one 22-minute episode on a GPU box
 
 Runs:
   naive      the way a typical script does it: OpenCV seek per sample
@@ -42,13 +44,14 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def make_video(path: str, seconds: float, width=1280, height=720, fps=Fraction(24000, 1001), gop_seconds=10) -> str:
+def make_video(path: str, seconds: float, width=1280, height=720, fps=Fraction(24000, 1001), gop_seconds=10,
+               seed: int = 0) -> str:
     """Deterministic synthetic 720p H.264: a shot change every ~4 s, moving shapes, noise texture."""
     import av
 
     if os.path.exists(path):
         return path
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     frames = int(seconds * fps)
     texture = rng.integers(0, 40, (height, width, 3), dtype=np.uint8)
     with av.open(path, "w") as container:
@@ -217,7 +220,45 @@ def run_encode(path: str, model: str, every: float, db: str, precision: str) -> 
     return {"wall": t2 - t0, "frames": len(decoded), "stages": stages, "rss": peak_rss_mb()}
 
 
-RUNS = {"naive": run_naive, "scenegrep": run_scenegrep, "decode": run_decode, "encode": run_encode}
+def run_naive_all(paths: list[str], model: str, every: float, db: str, device: str = "cpu") -> dict:
+    """The typical script over several videos, model loading included (timed from outside as a whole process)."""
+    import chromadb
+    import cv2
+    import torch
+    from PIL import Image
+    from transformers import CLIPModel, CLIPProcessor
+
+    clip = CLIPModel.from_pretrained(model).to(device).eval()
+    processor = CLIPProcessor.from_pretrained(model)
+    collection = chromadb.PersistentClient(db).get_or_create_collection("frames", metadata={"hnsw:space": "cosine"})
+    frames = 0
+    for path in paths:
+        capture = cv2.VideoCapture(path)
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        times = [i * every for i in range(int(capture.get(cv2.CAP_PROP_FRAME_COUNT) / fps // every) + 1)]
+        for first in range(0, len(times), NAIVE_BATCH):
+            images, kept = [], []
+            for t in times[first : first + NAIVE_BATCH]:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, round(t * fps))
+                ok, bgr = capture.read()
+                if ok:
+                    images.append(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+                    kept.append(t)
+            if not images:
+                continue
+            with torch.no_grad():
+                inputs = processor(images=images, return_tensors="pt")["pixel_values"].to(device)
+                features = clip.get_image_features(pixel_values=inputs)
+                features = getattr(features, "pooler_output", features)
+                features = torch.nn.functional.normalize(features, dim=-1).cpu().numpy()
+            collection.add(ids=[f"{path}:{t}" for t in kept], embeddings=features,
+                           metadatas=[{"path": path, "t": t} for t in kept])
+            frames += len(kept)
+        capture.release()
+    return {"wall": 0.0, "frames": frames, "rss": peak_rss_mb()}
+
+
+RUNS = {"naive-all": run_naive_all, "naive": run_naive, "scenegrep": run_scenegrep, "decode": run_decode, "encode": run_encode}
 
 
 def in_child(name: str, *args) -> dict:
@@ -275,7 +316,14 @@ def main() -> None:
     parser.add_argument("--rss-minutes", default="",
                         help="also run `scenegrep index` on videos of these lengths (e.g. 2,10) at --height and "
                              "report each one's peak RSS")
-    parser.add_argument("--skip-main", action="store_true", help="only the --rss-minutes runs")
+    parser.add_argument("--skip-main", action="store_true", help="only the --rss-minutes or --workers runs")
+    parser.add_argument("--workers", default="",
+                        help="also the worker-process table (bench/index_scaling.py) for these counts, e.g. 1,2,4,8,16; "
+                             "1 is scenegrep's previous indexer (decoding in the process's threads)")
+    parser.add_argument("--archive", type=int, default=8, help="--workers runs: this many videos of --minutes (default 8)")
+    parser.add_argument("--long", type=float, default=0.0,
+                        help="--workers runs: one video of this many minutes instead of the archive")
+    parser.add_argument("--device", default="cpu", help="--workers runs: cpu, cuda (default cpu)")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "scenegrep-bench"),
                         help="folder for the generated videos and model (kept between runs)")
     args = parser.parse_args()
@@ -300,6 +348,18 @@ def main() -> None:
         main_table(args, path, model, precision)
     if args.rss_minutes:
         rss_table(args, model, width)
+    if args.workers:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from index_scaling import table
+
+        if args.long:
+            videos = [make_video(os.path.join(args.work, f"bench_{args.height}p_{args.long:g}min.mp4"), args.long * 60,
+                                 width, args.height)]
+        else:  # the same content under several names: each is decoded and encoded (no content reuse across runs)
+            videos = [make_video(os.path.join(args.work, f"bench_{args.height}p_{args.minutes:g}min_{i}.mp4"),
+                                 args.minutes * 60, width, args.height, seed=i) for i in range(args.archive)]
+        seconds = (args.long or args.minutes) * 60 * len(videos)
+        table(videos, seconds, model, args.every, [int(w) for w in args.workers.split(",")], args.device)
 
 
 def main_table(args, path: str, model: str, precision: str) -> None:

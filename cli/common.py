@@ -136,8 +136,9 @@ def json_option(f):
 def precision_option(f):
     return click.option(
         "--precision",
-        type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+        type=click.Choice(["auto", "fp32", "bf16", "fp16", "int8"]),
         default="auto",
         show_default=True,
-        help="Model arithmetic: auto is fp16 on CUDA, bf16 on CPUs where it is faster, else fp32.",
+        help="Model arithmetic: auto is fp16 on CUDA, bf16 on CPUs where it is faster, else fp32. "
+        "int8 (CPU only): the image tower quantised, ~1.5x fp32 on CPUs without bf16.",
     )(f)

@@ -25,6 +25,9 @@ STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
 @click.option("--sampling", type=click.Choice(["grid", "keyframes"]), default="grid", show_default=True,
               help="grid: one frame every --every seconds. keyframes: every keyframe with its own time, "
               "plus samples where keyframes are more than --every apart (faster; irregular times).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Decoding processes: each decodes a segment of a video, so one long video spreads over all "
+              "of them. Default: one per core on 4 or more cores, else 1 (decode in this process).")
 @click.option("--prune", is_flag=True,
               help="Afterwards, remove indexed videos under PATHS whose files no longer exist.")
 @wait_option
@@ -34,7 +37,7 @@ STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
 @device_option
 @precision_option
 @json_option
-def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model, device, precision, as_json):
+def index(paths, every, batch_size, sampling, workers, prune, wait, db, chroma_url, model, device, precision, as_json):
     """Index videos (files or folders, searched recursively) for search.
 
     Samples one frame every --every seconds, embeds it with CLIP and stores it
@@ -52,7 +55,7 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
       scenegrep index sample_videos/
       scenegrep index ~/archive/season1 ~/archive/pilot.mkv --every 1
       scenegrep index ~/archive --sampling keyframes --precision bf16
-      scenegrep index ~/archive --prune
+      scenegrep index ~/archive --prune --workers 8
       scenegrep index ~/archive --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
@@ -78,7 +81,8 @@ def index(paths, every, batch_size, sampling, prune, wait, db, chroma_url, model
         store = opened.for_writing(encoder.info, every)
         try:
             with TqdmProgress(len(videos)) as progress:
-                for result in index_videos(videos, encoder, store, progress, sampling=sampling):
+                for result in index_videos(videos, encoder, store, progress, sampling=sampling,
+                                           workers=workers):
                     results.append(result)
                     for warning in result.warnings:
                         progress.write(f"scenegrep: warning: {shown(result.video.path)}: {shown(warning)}")

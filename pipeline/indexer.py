@@ -13,7 +13,11 @@ partial content hash, see `files.fingerprint`) and the store's registry:
 
 Stages overlap: videos decode in background threads, the encoder runs in the
 calling thread, and writes to Chroma run in one writer thread, in the order
-they were queued (a video's frames, then its registry entry).
+they were queued (a video's frames, then its registry entry). With several
+`workers`, those threads only plan and merge: each video is cut into segments
+at keyframes, decoded (and resized to the model's input) in worker processes
+(`workers.DecodePool`, `segments.SegmentedSampler`), with the same frames and
+times as a single pass.
 
 Crash safety: a video is registered only after all its frames are stored, and
 frames of an unregistered video (left by a killed run) are deleted before it is
@@ -31,14 +35,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable, Iterator, Protocol
 
-import numpy as np
-
 from .errors import VideoError
 from .files import Fingerprint, content_hash, lacks_mp4_index, not_regular_reason
 from .overlap import BackgroundWriter, prefetch_each
 from .records import Video
 from .registry import IRREGULAR_SAMPLING
 from .sample import VideoSampler
+from .segments import SegmentedSampler
 from .timecode import rate_text
 
 TRUNCATION_SLACK_INTERVALS = 2
@@ -59,9 +62,16 @@ a group is one host-to-GPU copy and one resize, and ~100 frames of 720p or 10
 of 4K already keep that copy efficient."""
 
 DECODE_WORKERS = max(1, min(4, (os.cpu_count() or 1) // 4))
-"""Videos decoded at once. FFmpeg already decodes one video on every core with
-frame threads; a second video in parallel pays only when there are cores to
-spare (and it hides the start-up of the next file). 1 on 2-7 cores, up to 4."""
+"""Videos decoded at once in threads, without worker processes. FFmpeg already
+decodes one video on every core with frame threads; a second video in
+parallel pays only when there are cores to spare (and it hides the start-up of
+the next file). 1 on 2-7 cores, up to 4."""
+
+SEGMENTED_QUEUE_FRAMES = 16
+"""Sampled frames waiting per video when worker processes decode: up to
+workers + 1 videos are in flight (so short videos keep every worker busy),
+and the workers' own look-ahead (`workers.SEGMENTS_AHEAD_PER_WORKER`) already
+hides hiccups, so a short queue per video keeps memory flat."""
 
 WRITE_QUEUE_BATCHES = 8
 """Encoded batches waiting to be written to Chroma (32-256 × 512 floats each,
@@ -116,17 +126,27 @@ class _ToIndex:
 
 
 def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | None = None, *,
-                 sampling: str = "grid", workers: int = DECODE_WORKERS) -> Iterator[VideoResult]:
+                 sampling: str = "grid", workers: int | None = None, pool=None) -> Iterator[VideoResult]:
     """Bring each video up to date in `store` (a `FrameStore`), yielding one result per video, in order.
 
-    Videos decode in background threads (`workers` at once, each into a queue
-    of DECODE_QUEUE_FRAMES frames), the encoder runs in this thread, and writes
-    to Chroma run in a writer thread. A video that cannot be read or decoded
-    fails alone: the rest go on. Raises what the store or the model raises
-    (they would fail every video); nothing queued after a failed write happens.
+    `workers` decoding processes (default: `workers.default_workers()`); with
+    1, videos decode in this process's threads (DECODE_WORKERS at once), as
+    before worker processes existed. `pool` (a `DecodePool`) is used instead
+    of starting one. The encoder runs in this thread, writes to Chroma run in
+    a writer thread. A video that cannot be read or decoded fails alone (a
+    worker that dies fails its video): the rest go on. Raises what the store
+    or the model raises (they would fail every video); nothing queued after a
+    failed write happens.
     """
+    from .workers import DecodePool, default_workers
+
     progress = progress or NoProgress()
     every = store.info.every
+    workers = pool.workers if pool is not None else (workers or default_workers())
+    if workers > 1 and pool is None:
+        with DecodePool(workers) as own:
+            yield from index_videos(videos, encoder, store, progress, sampling=sampling, pool=own)
+        return
     writer = BackgroundWriter(WRITE_QUEUE_BATCHES)
     in_progress: set[str] = set()  # videos with frames written or queued but not yet registered
 
@@ -137,13 +157,20 @@ def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | N
             if isinstance(outcome, VideoResult):
                 yield outcome, None
                 continue
-            encoder.load()  # only now: when nothing needs encoding, the model never loads
-            prepare = encoder.preprocess if encoder.preprocess_in_loader else None
-            yield outcome, functools.partial(_decode, video, every, sampling, prepare)
+            if pool is None:
+                encoder.load()  # only now: when nothing needs encoding, the model never loads
+                prepare = encoder.preprocess if encoder.preprocess_in_loader else None
+                yield outcome, functools.partial(_decode, video, every, sampling, prepare)
+            else:  # workers decode the first segments while the model loads
+                encoder.load_in_background()
+                ticket = pool.open_video()  # here, in consuming order: the decoding threads start in any order
+                yield outcome, functools.partial(_decode, video, every, sampling, _loader_preparation(encoder), pool,
+                                                 encoder.input_size, ticket)
 
+    at_once, depth = (DECODE_WORKERS, DECODE_QUEUE_FRAMES) if pool is None else (workers + 1, SEGMENTED_QUEUE_FRAMES)
     pending: list[tuple[VideoResult, Future | None]] = []  # results waiting for their writes
     try:
-        for job, items in prefetch_each(jobs(), workers, DECODE_QUEUE_FRAMES):
+        for job, items in prefetch_each(jobs(), at_once, depth):
             if items is None:
                 pending.append((job, None))  # decided without decoding
             else:
@@ -250,13 +277,32 @@ def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoR
     return VideoResult(video, "moved" if moved else "copied", frames=frames, source=source.path)
 
 
-def _decode(video: Video, every: float, sampling: str, prepare):
-    """Runs in a decoding thread: a _Start, then (time, pixels or prepared tensor) per frame, then an _End."""
-    with VideoSampler(video, every, sampling=sampling) as sampler:
+def _decode(video: Video, every: float, sampling: str, prepare, pool=None, input_size=None, ticket=None):
+    """Runs in a decoding thread: a _Start, then (time, pixels or prepared tensor) per frame, then an _End.
+
+    With a pool, grid samples of a video PyAV opens decode there, resized to
+    the model's input size; anything else (keyframes sampling, a file only
+    OpenCV reads) decodes here."""
+    sampler = None
+    if pool is not None and sampling == "grid":
+        try:
+            sampler = SegmentedSampler(video, every, pool, input_size, ticket)
+        except VideoError:
+            sampler = None  # the in-process sampler tries OpenCV too, and says why neither reads it
+    sampler = sampler or VideoSampler(video, every, sampling=sampling)
+    with sampler:
         yield _Start(sampler.info.duration, sampler.info.rate)
         for frame in sampler:
             yield frame.t, (prepare([frame.pixels]) if prepare else frame.pixels)
         yield _End(sampler.decode_errors, sampler.used_strategy)
+
+
+def _loader_preparation(encoder):
+    """encoder.preprocess where frames should be preprocessed in the loader (a CPU), else nothing;
+    decided at the first frame, so asking does not wait for the model before decoding starts."""
+    def prepare(images):
+        return encoder.preprocess(images) if encoder.preprocess_in_loader else images[0]
+    return prepare
 
 
 def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, progress: Progress, every: float):
@@ -293,8 +339,11 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
     def flush_batch():
         nonlocal frames, done_t
         prepare_raw()
-        embeddings = encoder.embed_pixels(torch_cat(prepared))
-        writer.submit(store.add_frames, video, list(times), np.asarray(embeddings))
+        if encoder.embeds_asynchronously:
+            # The vectors are copied back in the writer thread: this thread prepares the next batch meanwhile.
+            writer.submit(_add_frames, store, video, list(times), encoder.embed_pixels_later(torch_cat(prepared)))
+        else:
+            writer.submit(store.add_frames, video, list(times), encoder.embed_pixels(torch_cat(prepared)))
         progress.advance(times[-1] - done_t, len(times))
         frames, done_t = frames + len(times), times[-1]
         times.clear()
@@ -336,6 +385,12 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
     sampled = IRREGULAR_SAMPLING if end.strategy.startswith("keyframes") else "grid"  # what search shapes clips by
     metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), "sampling": sampled, **rate}
     return result, writer.submit(store.mark_indexed, video, frames, metadata)
+
+
+def _add_frames(store, video: Video, times: list[float], embeddings) -> None:
+    from .encode import vectors_of
+
+    store.add_frames(video, times, vectors_of(embeddings))
 
 
 def torch_cat(tensors):

@@ -59,12 +59,13 @@ def sample_copy(tmp_path) -> Path:
 
 
 def write_video(path, frame_times, rate=None, time_base=None, size=(64, 48), codec="libx264", options=None,
-                index_bar=False):
+                index_bar=False, keyframes_at=()):
     """Write a video whose frames have exactly the given pts (in `time_base` units).
 
     Each frame's grey level encodes its index so tests can tell frames apart;
     `index_bar` also draws a white bar as long as the index along the top.
-    `options` go to the encoder (e.g. libx264's keyframe interval "g").
+    `options` go to the encoder (e.g. libx264's keyframe interval "g");
+    frames whose index is in `keyframes_at` are forced to be keyframes.
     """
     import av
 
@@ -83,6 +84,8 @@ def write_video(path, frame_times, rate=None, time_base=None, size=(64, 48), cod
                 pixels[:8, : index % width] = 255
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = pts
+            if index in keyframes_at:
+                frame.pict_type = av.video.frame.PictureType.I
             if time_base is not None:
                 frame.time_base = time_base
             for packet in stream.encode(frame):

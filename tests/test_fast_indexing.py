@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import SAMPLE_VIDEOS
@@ -141,3 +143,40 @@ def test_raw_frames_are_preprocessed_in_bounded_groups_with_the_same_embeddings(
     expected, got = vectors(cpu_path), vectors(raw_path)
     assert got.keys() == expected.keys()
     assert max(np.abs(got[key] - expected[key]).max() for key in expected) < 1e-5
+
+
+def test_int8_on_a_cpu_keeps_the_sample_evaluation_unchanged(tmp_path, run_cli):
+    """--precision int8 (the image tower quantised): the sample annotations score exactly as in fp32."""
+    model = str(SAMPLE_VIDEOS / "mini_clip")
+    reports = {}
+    for precision in ("fp32", "int8"):
+        db = str(tmp_path / precision)
+        indexed = run_cli("index", str(SAMPLE_VIDEOS), "--model", model, "--db", db, "--precision", precision, "--json")
+        assert indexed.exit_code == 0, indexed.stderr
+        assert json.loads(indexed.stdout)["precision"] == precision
+        evaluated = run_cli("eval", "videos", str(SAMPLE_VIDEOS / "annotations.json"), "--model", model, "--db", db,
+                            "--json")
+        assert evaluated.exit_code == 0, evaluated.stderr
+        reports[precision] = json.loads(evaluated.stdout)
+    assert reports["int8"] == reports["fp32"]
+    assert reports["fp32"]["recall_at_1"] == 1.0  # a model whose answers mean something: a real comparison
+
+
+def test_int8_is_refused_on_a_gpu_with_one_line():
+    from scenegrep.pipeline.encode import pick_precision
+    from scenegrep.pipeline.errors import ScenegrepError
+
+    with pytest.raises(ScenegrepError, match="int8 is for CPUs"):
+        pick_precision("int8", "cuda")
+
+
+def test_vectors_waited_for_in_the_writer_thread_as_on_a_gpu_give_the_same_index(tmp_path, tiny_model, monkeypatch):
+    """On CUDA encoded batches are copied back in the writer thread (so batches overlap); forced here on a CPU."""
+    encoder, direct_store, direct = build_index(tmp_path / "direct", tiny_model)
+    monkeypatch.setattr(ClipEncoder, "embeds_asynchronously", property(lambda self: True))
+    _, store, deferred = build_index(tmp_path / "deferred", tiny_model)
+    assert [(r.status, r.frames) for r in deferred] == [(r.status, r.frames) for r in direct]
+    assert store.frame_count() == sum(r.frames for r in direct)
+    vector = query_vector(encoder, Query.parse(["a red circle"]))
+    found = [[(c.episode, c.start, round(c.score, 6)) for c in search(s, vector, k=5)] for s in (direct_store, store)]
+    assert found[0] == found[1] and found[0]
