@@ -8,6 +8,7 @@ and colour conversion costs about as much as decoding.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class DecodedFrame:
     t: float  # seconds since the start of the video
     to_rgb: Callable[..., np.ndarray]  # to_rgb(size=None): H×W×3 uint8, or resized to size=(height, width)
     pts: int | None = None  # the stream's own pts, where the backend knows it (PyAV)
+    to_small: Callable[[int], np.ndarray] | None = None  # to_small(width): a small RGB image of it (see small_rgb)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class PyAVDecoder:
                     if frame.pts is None:
                         continue  # no presentation time: we will not invent one
                     t = float((frame.pts - start) * time_base)
-                    yield DecodedFrame(max(t, 0.0), _rgb_of(frame), frame.pts)
+                    yield DecodedFrame(max(t, 0.0), _rgb_of(frame), frame.pts, functools.partial(small_rgb, frame))
         except av.error.FFmpegError as exc:
             # Demuxing itself failed: a truncated or damaged file. Keep what we got.
             self.decode_errors += 1
@@ -165,6 +167,59 @@ def resize_rgb(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return pixels
     shrinking = height * width < pixels.shape[0] * pixels.shape[1]
     return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+SMALL_SOURCE_SAMPLES = 5
+"""A small image's pixel averages about this many samples of each plane per
+side, not all of them: planes are first read every k-th sample so that they
+are at most this many times the small width (1280 wide: every 4th), which
+keeps area averaging's noise suppression (25 samples a pixel) at a sixth of
+its cost. What makes shot signatures cheap enough to take of every frame
+while indexing (bench/RESULTS.md, issue 14)."""
+
+YUV_FORMATS = {"yuv420p": False, "yuvj420p": True, "yuv422p": False, "yuvj422p": True,
+               "yuv444p": False, "yuvj444p": True}
+"""8-bit planar YUV formats read straight from their planes, and whether their range is full (JPEG)."""
+
+_LIMITED_TO_RGB = np.array([[1.164, 0.0, 1.596], [1.164, -0.392, -0.813], [1.164, 2.017, 0.0]], np.float32)
+_FULL_TO_RGB = np.array([[1.0, 0.0, 1.402], [1.0, -0.344, -0.714], [1.0, 1.772, 0.0]], np.float32)
+
+
+def small_height(height: int, width: int, small_width: int) -> int:
+    """The height of a `small_width`-wide image of a height × width picture."""
+    return max(1, round(height * small_width / width))
+
+
+def small_rgb(frame, width: int) -> np.ndarray:
+    """A decoded PyAV frame as a small RGB image `width` pixels wide (height in
+    proportion), each pixel an average of the frame's area under it (see
+    SMALL_SOURCE_SAMPLES), BT.601 colours. 8-bit planar YUV is read from its
+    planes without a full-size colour conversion (0.2 ms a 720p frame, a tenth
+    of decoding it); other formats go through FFmpeg's scaler.
+
+    Raises VideoError when the frame cannot be converted."""
+    import av
+    import cv2
+
+    size = (width, small_height(frame.height, frame.width, width))
+    full_range = YUV_FORMATS.get(frame.format.name)
+    try:
+        if full_range is None:
+            return frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA").to_ndarray()
+        planes = [_plane(plane, width) for plane in frame.planes[:3]]
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise VideoError(f"cannot convert a decoded frame to RGB ({_reason(exc)})") from exc
+    yuv = np.dstack([cv2.resize(plane, size, interpolation=cv2.INTER_AREA) for plane in planes]).astype(np.float32)
+    yuv -= np.array([0.0 if full_range else 16.0, 128.0, 128.0], np.float32)
+    rgb = yuv @ (_FULL_TO_RGB if full_range else _LIMITED_TO_RGB).T
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def _plane(plane, width: int) -> np.ndarray:
+    """One plane as an array, read every k-th sample (see SMALL_SOURCE_SAMPLES)."""
+    pixels = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    step = max(1, plane.width // (width * SMALL_SOURCE_SAMPLES))
+    return np.ascontiguousarray(pixels[::step, ::step])
 
 
 def _rgb_of(frame) -> Callable[..., np.ndarray]:
@@ -224,7 +279,7 @@ class OpenCVDecoder:
         while capture.grab():
             # POS_MSEC is the frame's pts × time_base as FFmpeg reports it.
             t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            yield DecodedFrame(max(t, 0.0), self._retrieve)
+            yield DecodedFrame(max(t, 0.0), self._retrieve, None, self._small)
 
     def _retrieve(self, size: tuple[int, int] | None = None) -> np.ndarray:
         ok, bgr = self._capture.retrieve()
@@ -232,6 +287,10 @@ class OpenCVDecoder:
             raise VideoError("OpenCV could not convert a decoded frame")
         rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
         return resize_rgb(rgb, size) if size is not None else rgb
+
+    def _small(self, width: int) -> np.ndarray:
+        rgb = self._retrieve()
+        return resize_rgb(rgb, (small_height(rgb.shape[0], rgb.shape[1], width), width))
 
     def close(self) -> None:
         self._capture.release()
