@@ -1,9 +1,13 @@
-"""Where shots change inside a short run of decoded frames (search stage).
+"""Where shots change inside a short run of decoded frames (used by the sample and search stages).
 
 A clip's edges are searched for cuts only in the frames between a matching
-sample and its non-matching neighbour (`pipeline/snap.py`), so the detector
-sees a window of one or two seconds, never a whole video. Each frame becomes a
-small Lab image; the distance of two frames is their mean absolute difference
+sample and its non-matching neighbour, so the detector sees a window of one
+sampling interval, never a whole video: while indexing it runs on every
+interval between two samples (`pipeline/cuts.py`), and at search time on the
+edge windows of videos indexed without that record (`pipeline/snap.py`).
+Each frame becomes a small Lab image (`frame_signature`: read from the
+decoded picture's planes at 64 pixels wide, a fifth of a millisecond at
+720p); the distance of two frames is their mean absolute difference
 (PySceneDetect's ContentDetector score, in Lab instead of HSV: HSV's hue is
 noise on the black, white and grey pixels that flat animation is full of, and
 a cross-fade out of black scores there as a hard cut).

@@ -101,6 +101,20 @@ def test_segments_that_skip_gops_record_no_cuts(tmp_path, short_segments):
     assert times == single_pass(path, 3.0)[0] and cuts is None
 
 
+def test_recording_decodes_through_where_seeking_would_save_little_and_seeks_where_it_saves_much(tmp_path):
+    # episode_04: keyframes 4-10 s apart, N = 2: seeking would skip ~20 %, so a recording sampler decodes all.
+    with VideoSampler(video_for(str(EPISODE_04)), 2.0, record_cuts=True) as sampler:
+        times = [frame.t for frame in sampler]
+    assert sampler.used_strategy == "decode" and len(sampler.cuts) == 4
+    with VideoSampler(video_for(str(EPISODE_04)), 2.0) as plain:
+        assert [frame.t for frame in plain] == times and plain.used_strategy == "seek" and plain.cuts is None
+    # A keyframe every 12 frames, N = 5: seeking skips most frames; nothing is recorded.
+    pixels = shot_pixels([(RED_BALL, 130), (GREEN_SQUARE, 110)], 24)
+    path = write_shots(tmp_path / "sparse.mp4", pixels, options={"g": "12", "keyint_min": "12", "sc_threshold": "0"})
+    with VideoSampler(video_for(str(path)), 5.0, record_cuts=True) as sampler:
+        assert len(list(sampler)) == 2 and sampler.used_strategy == "seek" and sampler.cuts is None
+
+
 def test_recorded_cuts_survive_the_registry_and_bad_ones_are_ignored():
     assert parse_cuts(cuts_metadata((4.295958, 8.883875))["cuts"]) == (4.295958, 8.883875)
     assert parse_cuts(cuts_metadata(())["cuts"]) == ()  # recorded: no cut at all
@@ -111,11 +125,11 @@ def test_recorded_cuts_survive_the_registry_and_bad_ones_are_ignored():
 
 # --- searching ---------------------------------------------------------------------------------
 
-def build_index(db, paths, record_cuts):
+def build_index(db, paths, record_cuts, workers=1):
     with open_index(Location.of(str(db), None), write=True) as opened:
         encoder = ClipEncoder(str(MINI_CLIP))
         store = opened.for_writing(encoder.info, 2.0)
-        results = list(index_videos([video_for(str(p)) for p in paths], encoder, store, workers=1,
+        results = list(index_videos([video_for(str(p)) for p in paths], encoder, store, workers=workers,
                                     record_cuts=record_cuts))
         assert all(result.status in ("indexed", "copied", "moved") for result in results)
         return {entry.path: entry.cuts for entry in store.indexed_videos()}
@@ -187,3 +201,9 @@ def test_moved_and_copied_videos_keep_their_recorded_cuts(tmp_path):
     after = build_index(db, [folder / "moved.mp4", folder / "copy.mp4"], False)  # reused, not decoded
     recorded = first[str(folder / "a.mp4")]
     assert recorded and after == {str(folder / "moved.mp4"): recorded, str(folder / "copy.mp4"): recorded}
+
+
+def test_indexing_with_worker_processes_records_the_same_cuts(tmp_path, short_segments):
+    in_process = build_index(tmp_path / "one", [EPISODE_04], True)
+    in_workers = build_index(tmp_path / "two", [EPISODE_04], True, workers=2)
+    assert in_workers == in_process and len(in_process[str(EPISODE_04)]) == 4
