@@ -9,6 +9,7 @@ peak RSS is its own); model loading and imports are outside every timer.
     python bench/index_speed.py                       # 2-minute 720p video, N=2 (about 4 min on 2 busy cores)
     python bench/index_speed.py --minutes 5 --every 1
     python bench/index_speed.py --rss-minutes 2,10 --height 360   # also: `scenegrep index` peak RSS by video length
+    python bench/index_speed.py --skip-main --cuts --repeat 4     # scenegrep with and without recording shot changes
     python bench/index_speed.py --skip-main --workers 1,2 --archive 8           # 8 videos of --minutes: scaling table
     python bench/index_speed.py --skip-main --workers 1,16 --long 22 --device cuda   # one 22-minute episode on a GPU box
 
