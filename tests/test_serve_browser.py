@@ -203,6 +203,17 @@ def test_an_export_holds_the_clips_shown_even_after_the_box_is_edited(browser):
     assert otio.opentime.to_timecode(timeline.tracks[0].find_clips()[0].source_range.start_time, 24) == "00:00:10:00"
 
 
+def test_each_search_refreshes_the_index_status(browser):
+    from selenium.webdriver.common.by import By
+
+    # The status line polls only while an index run writes; one started after the page opened
+    # must still show up: a search asks for the status again.
+    wait(browser, lambda: "frames" in browser.find_element(By.ID, "status").text, "no status")
+    browser.execute_script("document.getElementById('status').textContent = 'stale'")
+    search(browser, "a shape", k="3")
+    wait(browser, lambda: "frames" in browser.find_element(By.ID, "status").text, "the status was not refreshed")
+
+
 def test_a_server_that_stopped_answering_is_said_on_the_page(browser):
     from selenium.webdriver.common.by import By
 

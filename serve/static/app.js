@@ -6,7 +6,7 @@ const FORMATS = ["csv", "json", "edl", "m3u", "xspf", "html"];
 const POLL_MS = 5000; // how often the status refreshes while an index run writes
 const $ = (id) => document.getElementById(id);
 // shown: the form of the search whose clips are on the page (what the export buttons export)
-const state = { clips: [], current: -1, picture: null, canOpen: false, clipEnd: null, clipStart: 0, shown: null };
+const state = { clips: [], current: -1, picture: null, canOpen: false, clipEnd: null, clipStart: 0, shown: null, poll: null };
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -62,6 +62,7 @@ async function search(event) {
   state.clips = answer.clips;
   state.shown = form;
   render(answer);
+  status(); // an index run started since the page opened shows up with the results
 }
 
 function render(answer) {
@@ -176,7 +177,9 @@ function setPicture(file) {
 }
 
 async function status() {
-  const response = await fetch("/api/info");
+  clearTimeout(state.poll); // one chain of refreshes, however often a search asks for one
+  const response = await ask("/api/info");
+  if (!response) return;
   if (!response.ok) { show($("status"), await errorOf(response)); return; }
   const info = await response.json();
   state.canOpen = info.can_open;
@@ -185,7 +188,7 @@ async function status() {
   if (info.indexing) text += ` · indexing now (${info.unregistered_frames} frames of the video in progress)`;
   $("status").textContent = text;
   $("status").classList.toggle("busy", info.indexing);
-  if (info.indexing) setTimeout(status, POLL_MS);
+  if (info.indexing) state.poll = setTimeout(status, POLL_MS);
 }
 
 function keys(event) {
