@@ -3,9 +3,11 @@ indexes built by the CLI with the miniature CLIP (mini) and the tiny one."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
+import re
 import stat
 import time
 import zipfile
@@ -156,6 +158,31 @@ def test_exports_are_the_clis_files(mini, run_cli, tmp_path):
     with zipfile.ZipFile(io.BytesIO(table.content)) as archive:
         exported = json.loads(archive.read("scenegrep-results.json"))
     assert [c["start_tc"] for c in exported["clips"]] == [c["start_tc"] for c in clips]
+
+
+def test_an_unzipped_export_finds_its_thumbnails_and_names_no_server_folder(mini, tmp_path):
+    db, api = mini
+    form = {"text": "a green triangle on a white background", "k": "3"}
+    for fmt in ("csv", "json", "html"):
+        answer = api.post(f"/api/export?format={fmt}", data=form)
+        assert answer.status_code == 200, answer.text
+        unzipped = tmp_path / fmt
+        with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+            for name in archive.namelist():  # the server's temporary folder (scenegrep-export-…) appears nowhere
+                assert b"scenegrep-export-" not in archive.read(name), (fmt, name)
+            archive.extractall(unzipped)
+        data = (unzipped / f"scenegrep-results.{fmt}").read_text(encoding="utf-8")
+        if fmt == "csv":
+            listed = [row["thumbnail"] for row in csv.DictReader(io.StringIO(data))]
+        elif fmt == "json":
+            listed = [clip["thumbnail"] for clip in json.loads(data)["clips"]]
+        else:
+            listed = re.findall(r'<img src="([^"]+)"', data)
+        assert len(listed) == 3, fmt
+        for thumbnail in listed:
+            assert thumbnail.startswith("scenegrep-results_thumbs/"), thumbnail
+            assert (unzipped / thumbnail).resolve().is_file()
+            assert (unzipped / thumbnail).resolve().is_relative_to(unzipped.resolve())
 
 
 def test_the_schema_describes_every_endpoint(tiny):

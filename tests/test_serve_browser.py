@@ -188,6 +188,43 @@ def test_an_export_download_is_a_file_the_cli_reads(browser):
     assert len(starts) == len(cards) and starts[0] == "00:00:10:00"
 
 
+def test_an_export_holds_the_clips_shown_even_after_the_box_is_edited(browser):
+    import opentimelineio as otio
+    from selenium.webdriver.common.by import By
+
+    search(browser, "a green triangle on a white background", episode="episode_01", k="3")
+    box = browser.find_element(By.ID, "q")
+    box.clear()
+    box.send_keys("a red circle bouncing on a blue background")  # typed, not searched: the page still shows the triangle
+    browser.find_element(By.CSS_SELECTOR, "button[data-format=edl]").click()
+    target = browser.downloads / "scenegrep-results.edl"
+    wait(browser, target.exists, "the EDL was not downloaded")
+    timeline = otio.adapters.read_from_file(str(target), "cmx_3600", rate=24)
+    assert otio.opentime.to_timecode(timeline.tracks[0].find_clips()[0].source_range.start_time, 24) == "00:00:10:00"
+
+
+def test_each_search_refreshes_the_index_status(browser):
+    from selenium.webdriver.common.by import By
+
+    # The status line polls only while an index run writes; one started after the page opened
+    # must still show up: a search asks for the status again.
+    wait(browser, lambda: "frames" in browser.find_element(By.ID, "status").text, "no status")
+    browser.execute_script("document.getElementById('status').textContent = 'stale'")
+    search(browser, "a shape", k="3")
+    wait(browser, lambda: "frames" in browser.find_element(By.ID, "status").text, "the status was not refreshed")
+
+
+def test_a_server_that_stopped_answering_is_said_on_the_page(browser):
+    from selenium.webdriver.common.by import By
+
+    search(browser, "a shape", k="3")
+    browser.execute_script("window.fetch = () => Promise.reject(new TypeError('Failed to fetch'))")  # as when it stops
+    browser.find_element(By.ID, "go").click()
+    message = browser.find_element(By.ID, "message")
+    wait(browser, message.is_displayed, "nothing said when the server did not answer")
+    assert "did not answer" in message.text and "scenegrep serve" in message.text
+
+
 def test_a_video_the_browser_cannot_play_says_so_and_offers_the_desktop_player(browser):
     from selenium.webdriver.common.by import By
 

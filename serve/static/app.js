@@ -5,7 +5,8 @@
 const FORMATS = ["csv", "json", "edl", "m3u", "xspf", "html"];
 const POLL_MS = 5000; // how often the status refreshes while an index run writes
 const $ = (id) => document.getElementById(id);
-const state = { clips: [], current: -1, picture: null, canOpen: false, clipEnd: null, clipStart: 0 };
+// shown: the form of the search whose clips are on the page (what the export buttons export)
+const state = { clips: [], current: -1, picture: null, canOpen: false, clipEnd: null, clipStart: 0, shown: null, poll: null };
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -40,14 +41,28 @@ function formData() {
   return form;
 }
 
+// fetch, or null after saying on the page that the server did not answer (stopped, unreachable)
+async function ask(url, options) {
+  try {
+    return await fetch(url, options);
+  } catch (e) {
+    show($("message"), "the scenegrep server did not answer; is `scenegrep serve` still running?");
+    return null;
+  }
+}
+
 async function search(event) {
   if (event) event.preventDefault();
   show($("message"), "");
-  const response = await fetch("/api/search", { method: "POST", body: formData() });
+  const form = formData();
+  const response = await ask("/api/search", { method: "POST", body: form });
+  if (!response) return;
   if (!response.ok) { show($("message"), await errorOf(response)); return; }
   const answer = await response.json();
   state.clips = answer.clips;
+  state.shown = form;
   render(answer);
+  status(); // an index run started since the page opened shows up with the results
 }
 
 function render(answer) {
@@ -135,7 +150,9 @@ async function openDesktop() {
 
 async function download(format) {
   show($("message"), "");
-  const response = await fetch(`/api/export?format=${format}`, { method: "POST", body: formData() });
+  // the clips on the page, even when the boxes have been edited since without searching
+  const response = await ask(`/api/export?format=${format}`, { method: "POST", body: state.shown || formData() });
+  if (!response) return;
   if (!response.ok) { show($("message"), await errorOf(response)); return; }
   const disposition = response.headers.get("content-disposition") || "";
   const match = /filename="([^"]+)"/.exec(disposition);
@@ -160,7 +177,9 @@ function setPicture(file) {
 }
 
 async function status() {
-  const response = await fetch("/api/info");
+  clearTimeout(state.poll); // one chain of refreshes, however often a search asks for one
+  const response = await ask("/api/info");
+  if (!response) return;
   if (!response.ok) { show($("status"), await errorOf(response)); return; }
   const info = await response.json();
   state.canOpen = info.can_open;
@@ -169,7 +188,7 @@ async function status() {
   if (info.indexing) text += ` · indexing now (${info.unregistered_frames} frames of the video in progress)`;
   $("status").textContent = text;
   $("status").classList.toggle("busy", info.indexing);
-  if (info.indexing) setTimeout(status, POLL_MS);
+  if (info.indexing) state.poll = setTimeout(status, POLL_MS);
 }
 
 function keys(event) {
