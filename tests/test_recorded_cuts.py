@@ -207,3 +207,8 @@ def test_indexing_with_worker_processes_records_the_same_cuts(tmp_path, short_se
     in_process = build_index(tmp_path / "one", [EPISODE_04], True)
     in_workers = build_index(tmp_path / "two", [EPISODE_04], True, workers=2)
     assert in_workers == in_process and len(in_process[str(EPISODE_04)]) == 4
+
+
+def test_a_video_without_a_cut_records_an_empty_list_not_nothing(tmp_path):
+    path = write_shots(tmp_path / "one shot.mp4", shot_pixels([(RED_BALL, 100)], 24))
+    assert build_index(tmp_path / "db", [path], True) == {path: ()}  # recorded: searches need not decode it
