@@ -10,6 +10,7 @@ peak RSS is its own); model loading and imports are outside every timer.
     python bench/index_speed.py --minutes 5 --every 1
     python bench/index_speed.py --rss-minutes 2,10 --height 360   # also: `scenegrep index` peak RSS by video length
     python bench/index_speed.py --skip-main --rss-minutes 1,4 --rss-workers 1,2 --height 360   # ... with worker processes
+    python bench/index_speed.py --skip-main --cuts --repeat 4     # scenegrep with and without recording shot changes
     python bench/index_speed.py --skip-main --workers 1,2 --archive 8           # 8 videos of --minutes: scaling table
     python bench/index_speed.py --skip-main --workers 1,16 --long 22 --device cuda   # one 22-minute episode on a GPU box
 
@@ -161,8 +162,9 @@ def run_naive(path: str, model: str, every: float, db: str) -> dict:
     return {"wall": time.perf_counter() - start, "frames": frames, "stages": stages, "rss": peak_rss_mb()}
 
 
-def run_scenegrep(path: str, model: str, every: float, db: str, precision: str) -> dict:
-    """The shipped path: index_videos with overlapped stages."""
+def run_scenegrep(path: str, model: str, every: float, db: str, precision: str, record_cuts: bool = True,
+                  workers: int | None = None) -> dict:
+    """The shipped path: index_videos with overlapped stages (record_cuts False: without recording shot changes)."""
     from scenegrep.pipeline.encode import ClipEncoder
     from scenegrep.pipeline.files import video_for
     from scenegrep.pipeline.index_access import Location, open_index
@@ -171,11 +173,19 @@ def run_scenegrep(path: str, model: str, every: float, db: str, precision: str) 
     encoder = ClipEncoder(model, device="cpu", precision=precision).load()  # model load is not a stage
     with open_index(Location(db=db), write=True) as opened:
         store = opened.for_writing(encoder.info, every)
-    start = time.perf_counter()
-    results = list(index_videos([video_for(path)], encoder, store))
+    start, start_cpu = time.perf_counter(), _cpu_seconds()
+    results = list(index_videos([video_for(path)], encoder, store, record_cuts=record_cuts, workers=workers))
     assert results[0].status == "indexed", results[0].reason
-    return {"wall": time.perf_counter() - start, "frames": results[0].frames, "precision": encoder.precision,
-            "strategy": results[0].strategy, "rss": peak_rss_mb()}
+    cuts = store.indexed_videos()[0].cuts
+    return {"wall": time.perf_counter() - start, "cpu": _cpu_seconds() - start_cpu, "frames": results[0].frames,
+            "precision": encoder.precision, "strategy": results[0].strategy, "rss": peak_rss_mb(),
+            "cuts": None if cuts is None else len(cuts)}
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process's threads and of its finished children (worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_decode(path: str, model: str, every: float, db: str, precision: str) -> dict:
@@ -320,7 +330,12 @@ def main() -> None:
                              "report each one's peak RSS")
     parser.add_argument("--rss-workers", default="1",
                         help="--rss-minutes runs: with these --workers counts (default 1), e.g. 1,2")
-    parser.add_argument("--skip-main", action="store_true", help="only the --rss-minutes or --workers runs")
+    parser.add_argument("--skip-main", action="store_true", help="only the --rss-minutes, --workers or --cuts runs")
+    parser.add_argument("--cuts", action="store_true",
+                        help="also what recording shot changes costs (issue 14): scenegrep with and without it, "
+                             "--repeat times each in turn, wall and CPU time")
+    parser.add_argument("--cuts-workers", type=int, default=None,
+                        help="--cuts runs: decoding worker processes (default: as `scenegrep index`)")
     parser.add_argument("--workers", default="",
                         help="also the worker-process table (bench/index_scaling.py) for these counts, e.g. 1,2,4,8,16; "
                              "1 is scenegrep's previous indexer (decoding in the process's threads)")
@@ -350,6 +365,8 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f}, bf16 faster here: {cpu_bf16_is_fast()}, scenegrep precision {precision}")
     if not args.skip_main:
         main_table(args, path, model, precision)
+    if args.cuts:
+        cuts_table(args, path, model, precision)
     if args.rss_minutes:
         rss_table(args, model, width)
     if args.workers:
@@ -406,6 +423,35 @@ def main_table(args, path: str, model: str, precision: str) -> None:
     print(f"scenegrep / ideal: {ideal / ours['wall']:.2f} (target >= 0.85; above 1: stages ran at the same time)")
     print(f"cold `scenegrep search` (fresh process, ViT-B/32-sized local model): "
           + ", ".join(f"{w:.2f}" for w in cold) + " s (target < 3 s)")
+
+
+def cuts_table(args, path: str, model: str, precision: str) -> None:
+    """scenegrep with and without recording shot changes, in turn, each in a fresh process."""
+    import statistics
+
+    runs: dict[bool, list[dict]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as scratch:
+        for attempt in range(args.repeat):
+            for record in (False, True):
+                folder = os.path.join(scratch, f"cuts{record}{attempt}")
+                runs[record].append(in_child("scenegrep", path, model, args.every, folder, precision, record,
+                                             args.cuts_workers))
+    print(f"\nrecording shot changes while indexing ({args.repeat} runs each, in turn; workers "
+          f"{args.cuts_workers or 'default'}; load average now {os.getloadavg()[0]:.1f}):")
+    print(f"{'run':28} {'strategy':>9} {'cuts':>5} {'wall min':>9} {'wall med':>9} {'CPU min':>8} {'CPU med':>8}")
+    for record in (False, True):
+        done = runs[record]
+        walls, cpus = [r["wall"] for r in done], [r["cpu"] for r in done]
+        print(f"{'with cuts' if record else 'without (before issue 14)':28} {done[0]['strategy']:>9} "
+              f"{str(done[0]['cuts']):>5} {min(walls):9.2f} {statistics.median(walls):9.2f} {min(cpus):8.2f} "
+              f"{statistics.median(cpus):8.2f}")
+    base, rec = runs[False], runs[True]
+
+    def ratio(key, pick):
+        return pick([r[key] for r in rec]) / pick([r[key] for r in base])
+
+    print(f"with / without: wall {ratio('wall', min):.3f} (min) {ratio('wall', statistics.median):.3f} (median); "
+          f"CPU {ratio('cpu', min):.3f} (min) {ratio('cpu', statistics.median):.3f} (median)   (target <= 1.05)")
 
 
 def rss_table(args, model: str, width: int) -> None:

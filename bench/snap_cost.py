@@ -1,18 +1,22 @@
 """What snapping clip edges to shot changes costs a search, and what it buys.
 
 Part 1, the sample index: indexes sample_videos/ and sample_shots/ with the
-trained mini CLIP (kept in $TMPDIR/scenegrep-bench/snap-db), then asks every
-annotated caption in-process with k = 10, alternating `--no-snap` (the
-baseline: grid clips) and snapped, and reports the per-query latency of each
-and the difference, in wall time and in CPU time of all threads (the machine
-these numbers come from is shared, so wall time swings with its load; CPU time
-bounds what an idle 2-core machine takes). Model loading, the query's text
-encoding and process start are outside the timer; the store is warm.
+trained mini CLIP twice, with shot changes recorded (the default) and without
+(an index from before issue 14), kept in $TMPDIR/scenegrep-bench/snap-db-*;
+then asks every annotated caption in-process with k = 10 three ways in turn:
+`--no-snap` (the baseline: grid clips), snapped from the recorded cuts, and
+snapped by decoding (the fallback for indexes without them); reports each
+one's latency and what it adds to the baseline, in wall time and in CPU time
+of all threads (the machine these numbers come from is shared, so wall time
+swings with its load; CPU time bounds what an idle 2-core machine takes), and
+whether both snapped ways return the same clips. Model loading, the query's
+text encoding and process start are outside the timer; the stores are warm.
 
 Part 2, a 720p video (`--hd`): bench/index_speed.py's 720p H.264 at 23.976 fps
 (shot changes every ~4 s, a keyframe every 10 s, 3 B-frames) and 10 grid clips
-of two hits each spread over it: the time `snap_clips` takes for k = 10 there,
-where decoding a window costs what it costs on real footage.
+of two hits each spread over it: the time snapping takes for k = 10 there,
+from recorded cuts and by decoding, where decoding a window costs what it
+costs on real footage.
 
     python bench/snap_cost.py           # ~1 min on 2 cores (indexing the samples the first time)
     python bench/snap_cost.py --hd      # plus ~40 s to make the 720p video the first time
@@ -21,6 +25,7 @@ where decoding a window costs what it costs on real footage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -46,42 +51,54 @@ def sample_part(work: str, rounds: int) -> None:
 
     annotated = read_annotations(os.path.join(REPO, "sample_videos", "annotations.json"))
     annotated += read_annotations(os.path.join(REPO, "sample_shots", "annotations.json"))
-    place = index_location(os.path.join(work, "snap-db"), None)
-    with open_index(place, write=True) as opened:
-        encoder = ClipEncoder(os.path.join(REPO, "sample_videos", "mini_clip"))
-        store = opened.for_writing(encoder.info, 2.0)
-        for _ in index_videos([video_for(v["path"]) for v in annotated], encoder, store):
-            pass
+    encoder = ClipEncoder(os.path.join(REPO, "sample_videos", "mini_clip"))
+    stores = {}
+    with contextlib.ExitStack() as stack:
+        for recorded in (True, False):  # the same videos, indexed with and without recording shot changes
+            place = index_location(os.path.join(work, f"snap-db-{'recorded' if recorded else 'unrecorded'}"), None)
+            opened = stack.enter_context(open_index(place, write=True))
+            store = opened.for_writing(encoder.info, 2.0)
+            for _ in index_videos([video_for(v["path"]) for v in annotated], encoder, store, workers=1,
+                                  record_cuts=recorded):
+                pass
+            assert all((entry.cuts is not None) == recorded for entry in store.indexed_videos())
+            stores[recorded] = store
         vectors = [query_vector(encoder, Query.parse([s["caption"]])) for v in annotated for s in v["scenes"]]
-        for vector in vectors[:3]:  # warm the store's caches
-            search(store, vector, k=K, rules=ClipRules(snap=False))
-        times: dict[bool, list[float]] = {False: [], True: []}
-        cpu: dict[bool, list[float]] = {False: [], True: []}
+        modes = {"--no-snap (grid edges)": (stores[True], False), "snapped, recorded cuts": (stores[True], True),
+                 "snapped, decoding (fallback)": (stores[False], True)}
+        for store, snap in modes.values():  # warm the stores' caches
+            for vector in vectors[:3]:
+                search(store, vector, k=K, rules=ClipRules(snap=snap))
+        times: dict[str, list[float]] = {mode: [] for mode in modes}
+        cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+        answers: dict[str, list] = {mode: [] for mode in modes}
         for _ in range(rounds):
             for vector in vectors:
-                for snap in (False, True):
+                for mode, (store, snap) in modes.items():
                     began, began_cpu = time.perf_counter(), time.process_time()
-                    search(store, vector, k=K, rules=ClipRules(snap=snap))
-                    times[snap].append(time.perf_counter() - began)
-                    cpu[snap].append(time.process_time() - began_cpu)
-    grid, snapped = times[False], times[True]
-    extra = [b - a for a, b in zip(grid, snapped)]
-    extra_cpu = [b - a for a, b in zip(cpu[False], cpu[True])]
+                    clips = search(store, vector, k=K, rules=ClipRules(snap=snap))
+                    times[mode].append(time.perf_counter() - began)
+                    cpu[mode].append(time.process_time() - began_cpu)
+                    answers[mode].append([(c.path, round(c.start, 5), round(c.end, 5)) for c in clips])
+    grid = times["--no-snap (grid edges)"]
     print(f"sample index: {len(vectors)} queries x {rounds} rounds, k = {K}, load average {os.getloadavg()[0]:.1f}")
-    print(f"  --no-snap (baseline)  median {1000 * statistics.median(grid):6.1f} ms")
-    print(f"  snapped               median {1000 * statistics.median(snapped):6.1f} ms   "
-          f"p90 {1000 * _p90(snapped):6.1f} ms")
-    print(f"  snapping adds         median {1000 * statistics.median(extra):6.1f} ms   p90 {1000 * _p90(extra):6.1f} ms"
-          f"   (target <= 300 ms)   ratio {statistics.median(snapped) / statistics.median(grid):.2f}x")
-    print(f"  snapping adds CPU     median {1000 * statistics.median(extra_cpu):6.1f} ms   p90 {1000 * _p90(extra_cpu):6.1f} ms"
-          "   (all threads; on an idle 2-core machine the wall time is at most this)")
+    for mode in modes:
+        extra = [b - a for a, b in zip(grid, times[mode])]
+        extra_cpu = [b - a for a, b in zip(cpu["--no-snap (grid edges)"], cpu[mode])]
+        print(f"  {mode:30} median {1000 * statistics.median(times[mode]):7.1f} ms   p90 {1000 * _p90(times[mode]):7.1f} ms"
+              f"   adds median {1000 * statistics.median(extra):7.1f} ms, p90 {1000 * _p90(extra):7.1f} ms,"
+              f" CPU median {1000 * statistics.median(extra_cpu):7.1f} ms")
+    same = answers["snapped, recorded cuts"] == answers["snapped, decoding (fallback)"]
+    print(f"  (target: snapping adds <= 300 ms for k = {K}); recorded and decoded snapping give the same clips: {same}")
 
 
 def hd_part(work: str, rounds: int) -> None:
     from index_speed import make_video
 
+    from scenegrep.pipeline.files import video_for
     from scenegrep.pipeline.records import Clip, Hit
-    from scenegrep.pipeline.snap import snap_clips
+    from scenegrep.pipeline.sample import VideoSampler
+    from scenegrep.pipeline.snap import snap_all, snap_clips
 
     path = make_video(os.path.join(work, "snap-720p-60s.mp4"), 60.0)
     clips = []
@@ -89,16 +106,28 @@ def hd_part(work: str, rounds: int) -> None:
         first = 1.0 + 6.0 * n
         hits = (Hit("hd", path, first, 0.5), Hit("hd", path, first + 2.0, 0.5))
         clips.append(Clip("hd", path, first, first + 4.0, 0.5, hits))
-    spent, spent_cpu = [], []
+    with VideoSampler(video_for(path), 1.0, strategy="decode", record_cuts=True) as sampler:  # samples at 1, 3, 5...
+        for _ in sampler:
+            pass
+    recorded = {path: sampler.cuts}
+    spent: dict[str, list[float]] = {"decoding": [], "recorded": []}
+    spent_cpu: dict[str, list[float]] = {"decoding": [], "recorded": []}
     for _ in range(rounds):
-        began, began_cpu = time.perf_counter(), time.process_time()
-        snapped = snap_clips(clips, every=2.0)
-        spent.append(time.perf_counter() - began)
-        spent_cpu.append(time.process_time() - began_cpu)
+        for mode in spent:
+            began, began_cpu = time.perf_counter(), time.process_time()
+            snapped = snap_clips(clips, every=2.0) if mode == "decoding" else snap_all(clips, 2.0, recorded)[0]
+            spent[mode].append(time.perf_counter() - began)
+            spent_cpu[mode].append(time.process_time() - began_cpu)
+            if mode == "decoding":
+                by_decoding = snapped
     moved = sum((c.start, c.end) != (c.grid_start, c.grid_end) for c in snapped)
+    same = [(round(c.start, 5), round(c.end, 5)) for c in snapped] == [(round(c.start, 5), round(c.end, 5))
+                                                                       for c in by_decoding]
     print(f"720p H.264 23.976 fps, k = {K} clips, {rounds} rounds, load average {os.getloadavg()[0]:.1f}")
-    print(f"  snap_clips            median {1000 * statistics.median(spent):6.1f} ms   min {1000 * min(spent):6.1f} ms"
-          f"   CPU {1000 * statistics.median(spent_cpu):6.1f} ms   ({moved} of {K} clips moved an edge)")
+    for mode in spent:
+        print(f"  snap from {mode:10} median {1000 * statistics.median(spent[mode]):9.2f} ms   "
+              f"min {1000 * min(spent[mode]):9.2f} ms   CPU {1000 * statistics.median(spent_cpu[mode]):9.2f} ms")
+    print(f"  ({moved} of {K} clips moved an edge; recorded and decoded snapping agree: {same})")
 
 
 def _p90(values: list[float]) -> float:

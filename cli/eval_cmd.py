@@ -63,8 +63,8 @@ def images(folder, model, device, as_json):
 @click.argument("annotations", type=click.Path())
 @click.option("--every", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Sampling interval when the videos must be indexed. Default: the index's, else 2.")
-@click.option("--snap/--no-snap", default=False, show_default=True,
-              help="Score clips whose edges moved to the shot changes, as `search --snap` returns them.")
+@click.option("--snap/--no-snap", default=True, show_default=True,
+              help="Score clips whose edges moved to the shot changes, as `search` returns them; --no-snap: grid edges.")
 @wait_option
 @db_option
 @chroma_url_option

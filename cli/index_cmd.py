@@ -41,7 +41,9 @@ def index(paths, every, batch_size, sampling, workers, prune, wait, db, chroma_u
     """Index videos (files or folders, searched recursively) for search.
 
     Samples one frame every --every seconds, embeds it with CLIP and stores it
-    with its episode name and timestamp. Unchanged videos are skipped, changed
+    with its episode name and timestamp; from the frames it decodes it also
+    records where shots change, so `search` puts clip edges on them without
+    decoding. Unchanged videos are skipped, changed
     ones re-indexed, moved or renamed ones (same content) re-pointed without
     decoding them again. A video counts as indexed only once all its frames are
     stored: after Ctrl-C, `kill` or a crash, run the same command again to resume.

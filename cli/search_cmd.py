@@ -34,11 +34,11 @@ from .params import FiniteFloatRange, TimeParam
               help="Keep only frames scoring within DELTA of the best one (a cut-off that adapts to the query).")
 @click.option("--per-episode", type=click.IntRange(min=1), default=None, metavar="N", help="At most N clips per episode.")
 @click.option("--pad", type=FiniteFloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
-              help="Seconds added before and after each clip (after --snap; never past the video's start or end).")
-@click.option("--snap/--no-snap", default=False, show_default=True,
-              help="Move clip edges from the sampling grid to the shot changes around them, to the frame. Decodes "
-                   "around each returned clip's edges: ~0.65 s per 10 clips on the sample videos, several seconds "
-                   "at 720p, so it is off by default until shot changes are recorded while indexing.")
+              help="Seconds added before and after each clip (after snapping; never past the video's start or end).")
+@click.option("--snap/--no-snap", default=True, show_default=True,
+              help="Move clip edges from the sampling grid to the shot changes around them, to the frame, as "
+                   "recorded while indexing (free); videos indexed without them are decoded around each clip's "
+                   "edges (slower, a note says so). --no-snap: edges on the sampling grid.")
 @click.option("--gap", type=FiniteFloatRange(min=0), default=None, metavar="SECONDS",
               help="Matching frames at most this far apart join one clip. Default: 1.5 sampling intervals.")
 @click.option("--keep-duplicates", is_flag=True,
@@ -95,7 +95,8 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
     with open_index(place) as opened:
         encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, precision=precision)
         store = opened.for_reading(encoder.info)
-        clips = find_clips(store, query_vector(encoder, query), k=k, filters=filters, rules=rules)
+        clips = find_clips(store, query_vector(encoder, query), k=k, filters=filters, rules=rules,
+                           on_note=lambda line: click.echo(f"scenegrep: note: {line}", err=True))
 
     records = [clip_record(rank, clip) for rank, clip in enumerate(clips, 1)]
     try:

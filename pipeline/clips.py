@@ -78,7 +78,7 @@ class ClipRules:
     per_episode: int | None = None  # at most this many clips per episode
     score_jump: float | None = None  # neighbours differing more split; None: SCORE_JUMP_OF_SPREAD × spread
     duplicate_similarity: float | None = DUPLICATE_SIMILARITY  # None keeps near-duplicates apart
-    snap: bool = False  # move the returned clips' edges to shot changes (pipeline/snap.py), then pad
+    snap: bool = True  # move the returned clips' edges to shot changes (pipeline/snap.py), then pad
 
 
 def cut_off(hits: Sequence[Hit], min_score: float | None = None, within: float | None = None) -> list[Hit]:

@@ -38,24 +38,57 @@ class SegmentTask:
     every: float
     size: tuple[int, int] | None  # (height, width) frames are resized to, or None for full size
     threads: int  # FFmpeg threads for this worker's decoder
+    signals: bool = False  # also send every frame's shot signature (FrameSignals), for cuts.CutRecorder
 
 
-def decode_segment(task: SegmentTask) -> Iterator[tuple[float, np.ndarray] | int]:
-    """The candidate frames of one segment as (t, RGB pixels), then its count of corrupt packets.
+@dataclass(frozen=True)
+class FrameSignals:
+    """The shot signatures (`shots.frame_signature`) of consecutive frames of a
+    segment, sent before the candidate frame that ends them and before the
+    segment's end, so the parent sees every frame in order."""
+
+    times: tuple[float, ...]
+    signatures: np.ndarray | None  # len(times) × h × w × 3, int16; None: a frame would not convert, none follow
+
+
+def decode_segment(task: SegmentTask) -> Iterator[tuple[float, np.ndarray] | FrameSignals | int]:
+    """The candidate frames of one segment as (t, RGB pixels), then its count of
+    corrupt packets; with `task.signals`, FrameSignals of every frame between them.
 
     Raises VideoError when the file cannot be opened or decoded.
     """
     from .decoders import PyAVDecoder
+    from .shots import frame_signature
 
     decoder = PyAVDecoder(task.path, threads=task.threads)
+    times: list[float] = []
+    signatures: list[np.ndarray] = []
+
+    def signals() -> Iterator[FrameSignals]:
+        if times:
+            yield FrameSignals(tuple(times), np.stack(signatures))
+            times.clear()
+            signatures.clear()
+
+    recording = task.signals
     try:
         previous_t = None
         for frame in _segment_frames(decoder, task.start_pts):
             if task.end_pts is not None and frame.pts >= task.end_pts:
                 break
+            if recording:
+                try:
+                    signatures.append(frame_signature(frame))
+                    times.append(frame.t)
+                except VideoError:
+                    recording = False  # this video's edges are found at search time
+                    yield from signals()
+                    yield FrameSignals((), None)
             if is_candidate(previous_t, frame.t, task.every):
+                yield from signals()
                 yield frame.t, frame.to_rgb(task.size)
             previous_t = frame.t
+        yield from signals()
         yield decoder.decode_errors
     finally:
         decoder.close()
@@ -91,7 +124,8 @@ def worker_main(conn, shm_name: str, slots: int, free_slots, decode=decode_segme
     """A worker's loop: take a SegmentTask from `conn`, send its frames and an end, until None arrives.
 
     Messages: ("frame", key, t, slot, shape) with the pixels in shared memory,
-    or ("frame", key, t, None, pixels) when they do not fit a slot; then
+    or ("frame", key, t, None, pixels) when they do not fit a slot;
+    ("signals", key, FrameSignals) before a frame when the task asks; then
     ("done", key, decode_errors) or ("error", key, reason).
     """
     from multiprocessing import shared_memory
@@ -114,6 +148,9 @@ def worker_main(conn, shm_name: str, slots: int, free_slots, decode=decode_segme
                     if isinstance(item, int):
                         conn.send(("done", task.key, item))
                         break
+                    if isinstance(item, FrameSignals):
+                        conn.send(("signals", task.key, item))
+                        continue
                     t, pixels = item
                     if pixels.nbytes > SLOT_BYTES:
                         conn.send(("frame", task.key, t, None, pixels))

@@ -8,6 +8,7 @@ and colour conversion costs about as much as decoding.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class DecodedFrame:
     t: float  # seconds since the start of the video
     to_rgb: Callable[..., np.ndarray]  # to_rgb(size=None): H×W×3 uint8, or resized to size=(height, width)
     pts: int | None = None  # the stream's own pts, where the backend knows it (PyAV)
+    to_small: Callable[[int], np.ndarray] | None = None  # to_small(width): a small RGB image of it (see small_rgb)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class PyAVDecoder:
                     if frame.pts is None:
                         continue  # no presentation time: we will not invent one
                     t = float((frame.pts - start) * time_base)
-                    yield DecodedFrame(max(t, 0.0), _rgb_of(frame), frame.pts)
+                    yield DecodedFrame(max(t, 0.0), _rgb_of(frame), frame.pts, functools.partial(small_rgb, frame))
         except av.error.FFmpegError as exc:
             # Demuxing itself failed: a truncated or damaged file. Keep what we got.
             self.decode_errors += 1
@@ -165,6 +167,65 @@ def resize_rgb(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return pixels
     shrinking = height * width < pixels.shape[0] * pixels.shape[1]
     return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+SMALL_SOURCE_ROWS = 2
+"""A small image's pixel averages this many rows of each plane (every column
+of them), not all the rows under it: planes are read every k-th row, so that
+they are at most this many times the small height (720 high: every 10th).
+Reading the rows costs the time (a decoded frame is cold in memory by then),
+so this halves the cost of reading every 4th row and column at the same
+number of samples a pixel (40 at 720p), and makes shot signatures cheap
+enough to take of every frame while indexing (bench/RESULTS.md, issue 14)."""
+
+YUV_FORMATS = {"yuv420p": False, "yuvj420p": True, "yuv422p": False, "yuvj422p": True,
+               "yuv444p": False, "yuvj444p": True}
+"""8-bit planar YUV formats read straight from their planes, and whether their range is full (JPEG)."""
+
+def _yuv_to_rgb(limited: bool) -> np.ndarray:
+    """The 3 × 4 affine map from BT.601 YUV to RGB, for `cv2.transform`: limited range
+    (Y 16-235, as FFmpeg's own conversion to rgb24 reads yuv420p) or full range (JPEG)."""
+    matrix = (np.array([[1.164, 0.0, 1.596], [1.164, -0.392, -0.813], [1.164, 2.017, 0.0]]) if limited
+              else np.array([[1.0, 0.0, 1.402], [1.0, -0.344, -0.714], [1.0, 1.772, 0.0]]))
+    offset = np.array([16.0 if limited else 0.0, 128.0, 128.0])
+    return np.hstack([matrix, (-matrix @ offset)[:, None]]).astype(np.float32)
+
+
+_YUV_TO_RGB = {False: _yuv_to_rgb(True), True: _yuv_to_rgb(False)}  # by full_range
+
+
+def small_height(height: int, width: int, small_width: int) -> int:
+    """The height of a `small_width`-wide image of a height × width picture."""
+    return max(1, round(height * small_width / width))
+
+
+def small_rgb(frame, width: int) -> np.ndarray:
+    """A decoded PyAV frame as a small RGB image `width` pixels wide (height in
+    proportion), each pixel an average of the frame's area under it (of
+    SMALL_SOURCE_ROWS of its rows), BT.601 colours. 8-bit planar YUV is read
+    from its planes without a full-size colour conversion (0.15 ms a 720p
+    frame, a fifteenth of decoding it); other formats go through FFmpeg's scaler.
+
+    Raises VideoError when the frame cannot be converted."""
+    import av
+    import cv2
+
+    size = (width, small_height(frame.height, frame.width, width))
+    full_range = YUV_FORMATS.get(frame.format.name)
+    try:
+        if full_range is None:
+            return frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA").to_ndarray()
+        planes = [_rows(plane, size[1]) for plane in frame.planes[:3]]
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise VideoError(f"cannot convert a decoded frame to RGB ({_reason(exc)})") from exc
+    yuv = np.dstack([cv2.resize(plane, size, interpolation=cv2.INTER_AREA) for plane in planes])
+    return cv2.transform(yuv, _YUV_TO_RGB[full_range])  # rounded and saturated to uint8
+
+
+def _rows(plane, small_height: int) -> np.ndarray:
+    """Every k-th row of a plane, as a view (see SMALL_SOURCE_ROWS)."""
+    pixels = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    return pixels[:: max(1, plane.height // (small_height * SMALL_SOURCE_ROWS))]
 
 
 def _rgb_of(frame) -> Callable[..., np.ndarray]:
@@ -224,7 +285,7 @@ class OpenCVDecoder:
         while capture.grab():
             # POS_MSEC is the frame's pts × time_base as FFmpeg reports it.
             t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            yield DecodedFrame(max(t, 0.0), self._retrieve)
+            yield DecodedFrame(max(t, 0.0), self._retrieve, None, self._small)
 
     def _retrieve(self, size: tuple[int, int] | None = None) -> np.ndarray:
         ok, bgr = self._capture.retrieve()
@@ -232,6 +293,10 @@ class OpenCVDecoder:
             raise VideoError("OpenCV could not convert a decoded frame")
         rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
         return resize_rgb(rgb, size) if size is not None else rgb
+
+    def _small(self, width: int) -> np.ndarray:
+        rgb = self._retrieve()
+        return resize_rgb(rgb, (small_height(rgb.shape[0], rgb.shape[1], width), width))
 
     def close(self) -> None:
         self._capture.release()

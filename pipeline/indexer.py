@@ -39,7 +39,7 @@ from .errors import VideoError
 from .files import Fingerprint, content_hash, lacks_mp4_index, not_regular_reason
 from .overlap import BackgroundWriter, prefetch_each
 from .records import Video
-from .registry import IRREGULAR_SAMPLING
+from .registry import IRREGULAR_SAMPLING, cuts_metadata
 from .sample import VideoSampler
 from .segments import SegmentedSampler
 from .timecode import rate_text
@@ -117,6 +117,7 @@ class _Start:
 class _End:
     decode_errors: int
     strategy: str
+    cuts: tuple[float, ...] | None = None  # the shot changes recorded while decoding, if recorded
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ class _ToIndex:
 
 
 def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | None = None, *,
-                 sampling: str = "grid", workers: int | None = None, pool=None) -> Iterator[VideoResult]:
+                 sampling: str = "grid", workers: int | None = None, pool=None,
+                 record_cuts: bool = True) -> Iterator[VideoResult]:
     """Bring each video up to date in `store` (a `FrameStore`), yielding one result per video, in order.
 
     `workers` decoding processes (default: `workers.default_workers()`); with
@@ -136,7 +138,10 @@ def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | N
     a writer thread. A video that cannot be read or decoded fails alone (a
     worker that dies fails its video): the rest go on. Raises what the store
     or the model raises (they would fail every video); nothing queued after a
-    failed write happens.
+    failed write happens. With `record_cuts`, videos decoded frame by frame
+    get their shot changes recorded in the registry (`pipeline/cuts.py`), so
+    searches snap clip edges without decoding (False: only to measure what
+    recording costs).
     """
     from .workers import DecodePool, default_workers
 
@@ -145,7 +150,8 @@ def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | N
     workers = pool.workers if pool is not None else (workers or default_workers())
     if workers > 1 and pool is None:
         with DecodePool(workers) as own:
-            yield from index_videos(videos, encoder, store, progress, sampling=sampling, pool=own)
+            yield from index_videos(videos, encoder, store, progress, sampling=sampling, pool=own,
+                                    record_cuts=record_cuts)
         return
     writer = BackgroundWriter(WRITE_QUEUE_BATCHES)
     in_progress: set[str] = set()  # videos with frames written or queued but not yet registered
@@ -160,12 +166,12 @@ def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | N
             if pool is None:
                 encoder.load()  # only now: when nothing needs encoding, the model never loads
                 prepare = encoder.preprocess if encoder.preprocess_in_loader else None
-                yield outcome, functools.partial(_decode, video, every, sampling, prepare)
+                yield outcome, functools.partial(_decode, video, every, sampling, prepare, record_cuts=record_cuts)
             else:  # workers decode the first segments while the model loads
                 encoder.load_in_background()
                 ticket = pool.open_video()  # here, in consuming order: the decoding threads start in any order
                 yield outcome, functools.partial(_decode, video, every, sampling, _loader_preparation(encoder), pool,
-                                                 encoder.input_size, ticket)
+                                                 encoder.input_size, ticket, record_cuts)
 
     at_once, depth = (DECODE_WORKERS, DECODE_QUEUE_FRAMES) if pool is None else (workers + 1, SEGMENTED_QUEUE_FRAMES)
     pending: list[tuple[VideoResult, Future | None]] = []  # results waiting for their writes
@@ -270,6 +276,7 @@ def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoR
         return None
     same = {"fps": source.fps} if source.fps else {}  # the same content: the same frame rate and samples
     same["sampling"] = source.sampling
+    same.update(cuts_metadata(source.cuts))  # and the same shot changes
     store.mark_indexed(video, frames, {**fingerprint.as_metadata(), "duration": source.duration or 0.0, **same})
     moved = not os.path.exists(source.path)
     if moved:
@@ -277,7 +284,8 @@ def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoR
     return VideoResult(video, "moved" if moved else "copied", frames=frames, source=source.path)
 
 
-def _decode(video: Video, every: float, sampling: str, prepare, pool=None, input_size=None, ticket=None):
+def _decode(video: Video, every: float, sampling: str, prepare, pool=None, input_size=None, ticket=None,
+            record_cuts: bool = False):
     """Runs in a decoding thread: a _Start, then (time, pixels or prepared tensor) per frame, then an _End.
 
     With a pool, grid samples of a video PyAV opens decode there, resized to
@@ -286,15 +294,15 @@ def _decode(video: Video, every: float, sampling: str, prepare, pool=None, input
     sampler = None
     if pool is not None and sampling == "grid":
         try:
-            sampler = SegmentedSampler(video, every, pool, input_size, ticket)
+            sampler = SegmentedSampler(video, every, pool, input_size, ticket, record_cuts)
         except VideoError:
             sampler = None  # the in-process sampler tries OpenCV too, and says why neither reads it
-    sampler = sampler or VideoSampler(video, every, sampling=sampling)
+    sampler = sampler or VideoSampler(video, every, sampling=sampling, record_cuts=record_cuts)
     with sampler:
         yield _Start(sampler.info.duration, sampler.info.rate)
         for frame in sampler:
             yield frame.t, (prepare([frame.pixels]) if prepare else frame.pixels)
-        yield _End(sampler.decode_errors, sampler.used_strategy)
+        yield _End(sampler.decode_errors, sampler.used_strategy, sampler.cuts)
 
 
 def _loader_preparation(encoder):
@@ -383,7 +391,8 @@ def _index_one(job: _ToIndex, items, encoder, store, writer: BackgroundWriter, p
         result.warnings.append(f"{end.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
     rate = {"fps": rate_text(start.rate)} if start.rate else {}  # "30000/1001" exact, a VFR average "15.512"
     sampled = IRREGULAR_SAMPLING if end.strategy.startswith("keyframes") else "grid"  # what search shapes clips by
-    metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), "sampling": sampled, **rate}
+    metadata = {**job.fingerprint.as_metadata(), "duration": float(duration or done_t), "sampling": sampled, **rate,
+                **cuts_metadata(end.cuts)}
     return result, writer.submit(store.mark_indexed, video, frames, metadata)
 
 

@@ -8,6 +8,7 @@ not there (`pipeline/store.py` keeps that order). Entries are read into
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable
@@ -36,6 +37,7 @@ class VideoEntry:
     duration: float | None = None  # seconds, as its container states (or the last decoded frame)
     fps: str | None = None  # exact frame rate as a fraction ("30000/1001"), when the video has a constant one
     sampling: str = "grid"  # how its frames were sampled: "grid" or "keyframes"
+    cuts: tuple[float, ...] | None = None  # shot changes recorded while indexing (seconds); None: not recorded
 
     @classmethod
     def from_metadata(cls, video_id: str, meta: dict | None) -> "VideoEntry":
@@ -51,6 +53,7 @@ class VideoEntry:
             duration=_positive(meta.get("duration")),
             fps=str(meta["fps"]) if meta.get("fps") else None,
             sampling=str(meta.get("sampling") or "grid"),
+            cuts=parse_cuts(meta.get(CUTS_KEY)),
         )
 
     @property
@@ -66,6 +69,35 @@ class VideoEntry:
             return parse_rate(self.fps) if self.fps else None
         except (TypeError, ValueError, ZeroDivisionError):
             return None
+
+
+CUTS_KEY = "cuts"
+"""The registry field of a video's recorded shot changes (`pipeline/cuts.py`):
+times in seconds, space-separated, ascending ("" when it has none). Absent in
+entries written before they were recorded, or when they could not be."""
+
+MAX_CUTS_TEXT = 1 << 20
+"""A recorded cut list longer than this (a day of video with a cut every
+second is ~800 KB) is not read: it is damaged or not ours."""
+
+
+def cuts_metadata(cuts: tuple[float, ...] | None) -> dict:
+    """The registry fields for recorded shot changes; none when not recorded."""
+    return {} if cuts is None else {CUTS_KEY: " ".join(f"{t:.6f}".rstrip("0").rstrip(".") for t in cuts)}
+
+
+def parse_cuts(value) -> tuple[float, ...] | None:
+    """Recorded shot changes from a registry field; None when absent or not a
+    list of finite non-negative times (the field is read from disk: untrusted)."""
+    if not isinstance(value, str) or len(value) > MAX_CUTS_TEXT:
+        return None
+    try:
+        cuts = tuple(float(part) for part in value.split())
+    except ValueError:
+        return None
+    if not all(math.isfinite(t) and t >= 0 for t in cuts):
+        return None
+    return tuple(sorted(cuts))
 
 
 def _int(value) -> int | None:

@@ -9,8 +9,11 @@ import bisect
 import math
 from typing import Iterator, Sequence
 
+from .cuts import CutRecorder
 from .decoders import open_decoder
+from .errors import VideoError
 from .records import SampledFrame, Video
+from .shots import frame_signature
 
 DEFAULT_EVERY = 2.0
 """Seconds between samples. Shots in animation last a few seconds; 2 s catches
@@ -46,6 +49,14 @@ SEEK_MIN_SAVING = 0.1
 Skipped share, with keyframes every g s and samples every N s: N/(2g) when
 N < g, else 1 - g/(2N). Each seek flushes FFmpeg's frame threads, so small
 savings are eaten by the seeks (measured: g=10 s, N=1 s is slower seeking)."""
+
+RECORDING_MAX_SAVING = 0.25
+"""With cuts to record (`record_cuts`), auto decodes through unless seeking is
+expected to skip more than this share of the frames: recording needs every
+frame, and at N = 2 over the usual 4-10 s GOPs seeking skips 10-25 %
+on paper and less in practice (each seek decodes from a keyframe). Beyond it
+(a long N over short GOPs) the sampler seeks and records nothing; searches
+then find those videos' clip edges by decoding."""
 
 SEEK_MIN_SKIP_FRAMES = 24
 """A seek is made only when it skips at least this many frames (about one
@@ -89,13 +100,16 @@ class VideoSampler:
     Timestamps are the frames' own presentation times (pts × time_base), so
     29.97 fps and variable-frame-rate videos get true times. `sampling` and
     `strategy` are described at `SAMPLINGS` and `STRATEGIES`; every strategy
-    yields the same frames. Use as a context manager so the file is closed
-    however iteration ends.
+    yields the same frames. With `record_cuts`, a grid sampler that decodes
+    through records the video's shot changes (`cuts.CutRecorder`) in `cuts`
+    once iteration ends (None when it skipped frames or a frame would not
+    convert). Use as a context manager so the file is closed however
+    iteration ends.
     Raises VideoError (on construction) if the file cannot be opened as a video.
     """
 
     def __init__(self, video: Video, every: float = DEFAULT_EVERY, backend: str | None = None,
-                 sampling: str = "grid", strategy: str = "auto"):
+                 sampling: str = "grid", strategy: str = "auto", record_cuts: bool = False):
         if every <= 0:
             raise ValueError("the sampling interval must be positive")
         if sampling not in SAMPLINGS:
@@ -109,6 +123,8 @@ class VideoSampler:
         self._decoder = open_decoder(video.path, backend)
         self.info = self._decoder.info()
         self.used_strategy = "decode"  # what the last iteration did, once it started
+        self.record_cuts = record_cuts
+        self.cuts: tuple[float, ...] | None = None  # shot changes, once a recording iteration ended
 
     @property
     def decode_errors(self) -> int:
@@ -129,7 +145,8 @@ class VideoSampler:
             self.used_strategy = "keyframes"
             plan = keyframe_plan(times, self.every, self.info.duration)
             return self._seeking(keyframes, _plan_targets(plan), keyframe_targets=set(times))
-        if self.strategy == "auto" and expected_seek_saving(times, self.every) < SEEK_MIN_SAVING:
+        saving = expected_seek_saving(times, self.every)
+        if self.strategy == "auto" and (saving < SEEK_MIN_SAVING or (self.record_cuts and saving <= RECORDING_MAX_SAVING)):
             self.used_strategy = "decode"
             return self._decode_through()
         self.used_strategy = "seek"
@@ -140,10 +157,21 @@ class VideoSampler:
 
     def _decode_through(self) -> Iterator[SampledFrame]:
         target = 0.0
+        self.cuts = None
+        recorder = CutRecorder(self.every) if self.record_cuts and self.sampling == "grid" else None
         for frame in self._decoder.frames():
+            if recorder is not None:
+                try:
+                    recorder.add_frame(frame.t, frame_signature(frame))
+                except VideoError:
+                    recorder = None  # an odd frame: this video's edges are found at search time
             if frame.t + TIME_EPSILON >= target:
+                if recorder is not None:
+                    recorder.add_sample(frame.t)
                 yield SampledFrame(video=self.video, t=frame.t, pixels=frame.to_rgb())
                 target = next_target(frame.t, self.every)
+        if recorder is not None:
+            self.cuts = recorder.finish()
 
     def _seeking(self, keyframes, next_target_after, keyframe_targets: frozenset | set = frozenset()):
         """Keep the first frame at or after each target, seeking to the last keyframe

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from .errors import ScenegrepError
 from .nearest import nearest_frames
 from .records import Clip
 from .registry import IRREGULAR_SAMPLING, VideoEntry
-from .snap import snap_clips
+from .snap import snap_all
 
 CANDIDATE_FRAMES_PER_CLIP = 10
 """Frames fetched per requested clip: a clip usually spans a few frames, and
@@ -67,10 +67,14 @@ def search(
     *,
     filters: Filters = Filters(),
     rules: ClipRules = ClipRules(),
+    on_note: Callable[[str], None] | None = None,
 ) -> list[Clip]:
     """The `k` best clips for a query vector in `store` (a `FrameStore`), best first.
 
-    Clips carry the video's frame rate when the index recorded it.
+    Clips carry the video's frame rate when the index recorded it. Their edges
+    snap to the shot changes recorded while indexing (`rules.snap`); videos
+    indexed without them are decoded around each clip instead, and `on_note`
+    gets one line saying so.
     Raises ScenegrepError for an empty time window or episodes that match nothing.
     """
     filters.check()
@@ -88,13 +92,24 @@ def search(
     durations = {path: entry.duration for path, entry in videos.items()}
     samples = irregular_samples(store, [videos[path] for path in {hit.path for hit in hits} if path in videos])
     window = (filters.start, filters.end)
-    if rules.snap:  # edges move to shot changes first (decoding only the k returned clips), padding after
+    if rules.snap:  # edges move to shot changes first, padding after
         clips = shape_clips(hits, store.info.every, replace(rules, pad=0.0), durations, window, samples)
-        clips = snap_clips(clips[:k], store.info.every, samples)
+        recorded = {path: entry.cuts for path, entry in videos.items() if entry.cuts is not None}
+        clips, decoded = snap_all(clips[:k], store.info.every, recorded, samples)
+        if decoded and on_note is not None:
+            on_note(unrecorded_note(decoded))
         clips = pad_and_clamp(clips, rules.pad, durations, window)
     else:
         clips = shape_clips(hits, store.info.every, rules, durations, window, samples)
     return [replace(clip, fps=videos[clip.path].rate if clip.path in videos else None) for clip in clips[:k]]
+
+
+def unrecorded_note(paths: Sequence[str]) -> str:
+    """The line telling that clip edges of these videos were found by decoding them now."""
+    count = f"{len(paths)} video{'s' if len(paths) != 1 else ''}"
+    return (f"{count} in these results {'were' if len(paths) != 1 else 'was'} indexed without recorded shot "
+            "changes (an older scenegrep, or --sampling keyframes): their clip edges were found by decoding them "
+            "now, which is slower; index them again into a new index to record them, or pass --no-snap")
 
 
 def irregular_samples(store, entries: Sequence[VideoEntry]) -> dict[str, np.ndarray]:

@@ -21,8 +21,9 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
+from .cuts import CutRecorder
 from .records import SampledFrame, Video
-from .sample import TIME_EPSILON
+from .sample import RECORDING_MAX_SAVING, TIME_EPSILON
 
 SEGMENTS_PER_WORKER = 3
 """A long video is cut into about this many segments per worker, so a worker
@@ -73,21 +74,22 @@ def needed_gops(keyframe_times: Sequence[float], every: float) -> list[bool]:
 
 
 def plan_segments(keyframes: Sequence[tuple[float, int]], every: float, duration: float | None,
-                  workers: int) -> list[Segment]:
+                  workers: int, every_gop: bool = False) -> list[Segment]:
     """Cut a video into segments at keyframes, skipping GOPs that hold no sample.
 
     `keyframes` are (time, pts) in time order, as `PyAVDecoder.keyframes` gives
     them. The first segment starts at the stream's start (frames before the
     first keyframe decode as a single pass decodes them). Segment length aims
     at duration / (workers × SEGMENTS_PER_WORKER), within
-    [MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS].
+    [MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS]. `every_gop`: decode the GOPs
+    without a sample too (every frame, for `cuts.CutRecorder`).
     """
     if not keyframes:
         return [Segment(0, None, None, 0.0)]
     length = (duration or keyframes[-1][0]) / max(1, workers * SEGMENTS_PER_WORKER)
     length = min(max(length, MIN_SEGMENT_SECONDS), MAX_SEGMENT_SECONDS)
     times = [t for t, _ in keyframes]
-    needed = needed_gops(times, every)
+    needed = [True] * len(times) if every_gop else needed_gops(times, every)
     segments: list[Segment] = []
     open_start: int | None = None  # index of the keyframe the open segment starts at
     for i in range(len(keyframes) + 1):
@@ -104,6 +106,24 @@ def _segment(index: int, keyframes, first: int, end: int) -> Segment:
     start_pts = None if first == 0 else keyframes[first][1]
     end_pts = keyframes[end][1] if end < len(keyframes) else None
     return Segment(index, start_pts, end_pts, keyframes[first][0] if first else 0.0)
+
+
+def skipped_share(keyframe_times: Sequence[float], every: float, duration: float | None) -> float:
+    """The share of the video's time in GOPs that hold no sample (`needed_gops`)."""
+    if not keyframe_times:
+        return 0.0
+    ends = [*keyframe_times[1:], max(duration or 0.0, keyframe_times[-1])]
+    total = ends[-1] - keyframe_times[0]
+    skipped = sum(end - start for start, end, needed in zip(keyframe_times, ends, needed_gops(keyframe_times, every))
+                  if not needed)
+    return skipped / total if total > 0 else 0.0
+
+
+def covers_every_frame(segments: Sequence[Segment]) -> bool:
+    """Whether the segments, in order, decode every frame of the video: from
+    the stream's start to its end, each starting where the one before ends."""
+    return (bool(segments) and segments[0].start_pts is None and segments[-1].end_pts is None
+            and all(a.end_pts == b.start_pts for a, b in zip(segments, segments[1:])))
 
 
 def is_candidate(previous_t: float | None, t: float, every: float) -> bool:
@@ -144,13 +164,21 @@ class SegmentedSampler:
     while iterating when a segment fails (its worker reports why). `ticket` is
     the video's `pool.open_video()` number when several samplers share the
     pool: taken in the order they will be consumed (default: one taken when
-    iteration starts).
+    iteration starts). With `record_cuts`, the workers also send every frame's
+    shot signature and `cuts` holds the video's shot changes once iteration
+    ended (`cuts.CutRecorder`, over the frames of all segments in order, so a
+    cut at a segment's first frame is found against the previous segment's
+    last). GOPs without a sample are then decoded too, unless skipping them
+    saves more than `sample.RECORDING_MAX_SAVING` of the video (as the
+    single-pass sampler then seeks): `cuts` is None in that case, or when a
+    frame would not convert.
     """
 
     used_strategy = "segments"
 
     def __init__(self, video: Video, every: float, pool,
-                 size_for: Callable[[int, int], tuple[int, int] | None] | None = None, ticket: int | None = None):
+                 size_for: Callable[[int, int], tuple[int, int] | None] | None = None, ticket: int | None = None,
+                 record_cuts: bool = False):
         from .decoders import PyAVDecoder
 
         self.video = video
@@ -163,25 +191,49 @@ class SegmentedSampler:
         finally:
             decoder.close()
         self._size = size_for(self.info.height, self.info.width) if size_for else None
-        self.segments = plan_segments(keyframes, every, self.info.duration, pool.workers)
+        # Recording cuts needs every frame: GOPs without a sample are decoded too unless skipping them
+        # saves more than the single-pass sampler would give up for recording (it then seeks).
+        every_gop = record_cuts and skipped_share([t for t, _ in keyframes], every, self.info.duration) <= RECORDING_MAX_SAVING
+        self.segments = plan_segments(keyframes, every, self.info.duration, pool.workers, every_gop)
         self.decode_errors = 0
         self._ticket = ticket
+        self.record_cuts = record_cuts and covers_every_frame(self.segments)
+        self.cuts: tuple[float, ...] | None = None
 
     def __iter__(self) -> Iterator[SampledFrame]:
+        from .decode_worker import FrameSignals  # it imports this module
+
         pool = self._pool
         cores = os.cpu_count() or 1
         threads = max(1, cores // pool.workers)  # FFmpeg threads per worker: the cores shared out
         ticket = self._ticket if self._ticket is not None else pool.open_video()
         try:
-            keys = [pool.submit(ticket, self.video.path, s.start_pts, s.end_pts, self.every, self._size, threads)
+            keys = [pool.submit(ticket, self.video.path, s.start_pts, s.end_pts, self.every, self._size, threads,
+                                self.record_cuts)
                     for s in self.segments]
             rule = GridRule(self.every)
+            recorder = CutRecorder(self.every) if self.record_cuts else None
+            self.cuts = None
             for key in keys:
+                signalled = False
                 for item in pool.frames(key):
                     if isinstance(item, int):
                         self.decode_errors += item
+                    elif isinstance(item, FrameSignals):
+                        signalled = True
+                        if item.signatures is None:
+                            recorder = None
+                        elif recorder is not None:
+                            for t, signature in zip(item.times, item.signatures):
+                                recorder.add_frame(t, signature)
                     elif rule.keeps(item[0]):
+                        if recorder is not None:
+                            recorder.add_sample(item[0])
                         yield SampledFrame(video=self.video, t=item[0], pixels=item[1])
+                if not signalled:
+                    recorder = None  # a decoder that sends no signatures: nothing to record
+            if recorder is not None:
+                self.cuts = recorder.finish()
         finally:
             pool.close_video(ticket)
 

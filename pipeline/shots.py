@@ -1,9 +1,13 @@
-"""Where shots change inside a short run of decoded frames (search stage).
+"""Where shots change inside a short run of decoded frames (used by the sample and search stages).
 
 A clip's edges are searched for cuts only in the frames between a matching
-sample and its non-matching neighbour (`pipeline/snap.py`), so the detector
-sees a window of one or two seconds, never a whole video. Each frame becomes a
-small Lab image; the distance of two frames is their mean absolute difference
+sample and its non-matching neighbour, so the detector sees a window of one
+sampling interval, never a whole video: while indexing it runs on every
+interval between two samples (`pipeline/cuts.py`), and at search time on the
+edge windows of videos indexed without that record (`pipeline/snap.py`).
+Each frame becomes a small Lab image (`frame_signature`: read from the
+decoded picture's planes at 64 pixels wide, a fifth of a millisecond at
+720p); the distance of two frames is their mean absolute difference
 (PySceneDetect's ContentDetector score, in Lab instead of HSV: HSV's hue is
 noise on the black, white and grey pixels that flat animation is full of, and
 a cross-fade out of black scores there as a hard cut).
@@ -85,10 +89,10 @@ class WindowFrame:
 
     __slots__ = ("t", "_to_rgb", "_signature")
 
-    def __init__(self, t: float, to_rgb: Callable[[], np.ndarray]):
+    def __init__(self, t: float, to_rgb: Callable[[], np.ndarray] | None, signature: np.ndarray | None = None):
         self.t = t
         self._to_rgb = to_rgb
-        self._signature: np.ndarray | None = None
+        self._signature = signature
 
     @property
     def signature(self) -> np.ndarray:
@@ -98,13 +102,31 @@ class WindowFrame:
         return self._signature
 
 
+def frame_signature(frame) -> np.ndarray:
+    """The signature of a decoder's `DecodedFrame`, from its small image where
+    the backend makes one (a tenth of the cost of a full RGB conversion).
+    Indexing and searching both take signatures this way, so the shot changes
+    recorded while indexing are the ones a search would find.
+    Raises VideoError when the frame cannot be converted."""
+    return signature(small_image(frame))
+
+
+def small_image(frame) -> np.ndarray:
+    """A `DecodedFrame` as an RGB image signatures are taken of: SIGNATURE_WIDTH
+    wide where the backend makes small images, else at full size."""
+    return frame.to_small(SIGNATURE_WIDTH) if frame.to_small is not None else frame.to_rgb()
+
+
 def signature(rgb: np.ndarray) -> np.ndarray:
-    """The small Lab image frames are compared by (see SIGNATURE_WIDTH)."""
+    """The small Lab image frames are compared by (see SIGNATURE_WIDTH); an image
+    already SIGNATURE_WIDTH wide is only converted."""
     import cv2
 
     height, width = rgb.shape[:2]
-    small_height = max(1, round(height * SIGNATURE_WIDTH / width))
-    small = cv2.resize(np.ascontiguousarray(rgb), (SIGNATURE_WIDTH, small_height), interpolation=cv2.INTER_AREA)
+    small = np.ascontiguousarray(rgb)
+    if width != SIGNATURE_WIDTH:
+        small_height = max(1, round(height * SIGNATURE_WIDTH / width))
+        small = cv2.resize(small, (SIGNATURE_WIDTH, small_height), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.int16)
 
 

@@ -13,18 +13,22 @@ clip and moves each edge to the shot change found there (`pipeline/shots.py`):
 - no change in a window: that edge keeps its grid time. A shot longer than the
   match keeps the grid edge; a clip never grows past its neighbouring samples.
 
-Cuts are found at search time for the k returned clips only, not while
-indexing, so the index, its format and the indexing speed stay as they are and
-existing indexes snap too. bench/snap_cost.py measures the cost
-(bench/RESULTS.md): decoding each window from the keyframe before it, it is
-over the 300 ms this was allowed for k = 10, and grows with resolution and
-keyframe spacing; recording cuts while indexing is the way to meet it, with
-this path as the fallback. A video that can no longer be opened or decoded
-keeps its grid clips.
+Where the index recorded a video's shot changes while indexing it
+(`pipeline/cuts.py`: the same detector on the same windows of frames),
+`snap_to_cuts` reads the edges from that list and decodes nothing: that is
+the default path, microseconds a clip. Videos indexed before cuts were
+recorded (or sampled by seeking or at keyframes, which skip frames) fall back
+to `snap_clips`, which decodes the two windows of each returned clip at search
+time: bench/snap_cost.py measures it at ~0.65 s of CPU for k = 10 on the
+sample index and seconds at 720p (bench/RESULTS.md), over the 300 ms issue 14
+allows, which is why cuts are recorded. A video that can no longer be opened
+or decoded keeps its grid clips.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -35,7 +39,7 @@ import numpy as np
 
 from .errors import ScenegrepError
 from .records import Clip
-from .shots import FLASH_FRAMES, WindowFrame, first_change, last_change
+from .shots import FLASH_FRAMES, WindowFrame, first_change, last_change, small_image
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +110,7 @@ class _WindowReader:
                 self._position = max(self._position, frame.t)
                 if frame.t < low - TIME_SLACK:
                     continue
-                frame = WindowFrame(frame.t, frame.to_rgb)
+                frame = WindowFrame(frame.t, functools.partial(small_image, frame))
             elif frame.t < low - TIME_SLACK:
                 continue
             if frame.t > high + TIME_SLACK:
@@ -136,6 +140,42 @@ def _chain(first: list, rest: Iterator) -> Iterator:
             yield next(rest)
         except StopIteration:
             return
+
+
+def cuts_between(cuts: Sequence[float], low: float, high: float) -> Sequence[float]:
+    """The recorded cuts (ascending) after `low` and up to `high`: the ones a
+    search finds in the window (low, high], whose first frame is the sample at `low`."""
+    return cuts[bisect.bisect_right(cuts, low + TIME_SLACK): bisect.bisect_right(cuts, high + TIME_SLACK)]
+
+
+def snap_to_cuts(clip: Clip, cuts: Sequence[float], every: float, times: np.ndarray | None = None) -> Clip:
+    """`clip` with its edges on the recorded shot changes `cuts` (ascending) in
+    its edge windows, as `snap_clip` would find them by decoding, and its grid
+    edges kept in `grid_start`/`grid_end`."""
+    start_window, end_window = edge_windows(clip, every, times)
+    start, end = clip.start, clip.end
+    if start_window is not None:
+        before = cuts_between(cuts, *start_window)
+        start = before[-1] if len(before) else start
+    after = cuts_between(cuts, *end_window)
+    end = after[0] if len(after) else end
+    return replace(clip, start=start, end=max(end, start), grid_start=clip.start, grid_end=clip.end)
+
+
+def snap_all(clips: Sequence[Clip], every: float, recorded: Mapping[str, Sequence[float]],
+             samples: Mapping[str, np.ndarray] | None = None) -> tuple[list[Clip], list[str]]:
+    """Each clip with its edges on shot changes, order kept: from the cuts
+    `recorded` for its video (path → cuts) where there are some, else by
+    decoding (`snap_clips`). Returns the clips and the paths of the videos that
+    were decoded."""
+    samples = samples or {}
+    unrecorded = [i for i, clip in enumerate(clips) if clip.path not in recorded]
+    snapped = [clip if clip.path not in recorded else snap_to_cuts(clip, recorded[clip.path], every, samples.get(clip.path))
+               for clip in clips]
+    if unrecorded:
+        for i, clip in zip(unrecorded, snap_clips([clips[i] for i in unrecorded], every, samples)):
+            snapped[i] = clip
+    return snapped, sorted({clips[i].path for i in unrecorded})
 
 
 def snap_clip(clip: Clip, reader: _WindowReader, every: float, times: np.ndarray | None = None) -> Clip:

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .decode_worker import SLOT_BYTES, SegmentTask, decode_segment, worker_main
+from .decode_worker import SLOT_BYTES, FrameSignals, SegmentTask, decode_segment, worker_main
 from .errors import VideoError
 
 SLOTS_PER_WORKER = 8
@@ -155,21 +155,24 @@ class DecodePool:
                     del self._segments[key]  # a worker still on it finishes; its frames are dropped
             self._lock.notify_all()
 
-    def submit(self, video: int, path: str, start_pts, end_pts, every: float, size, threads: int) -> int:
-        """Queue one segment; returns its key for `frames`."""
+    def submit(self, video: int, path: str, start_pts, end_pts, every: float, size, threads: int,
+               signals: bool = False) -> int:
+        """Queue one segment; returns its key for `frames`. `signals`: its
+        frames' shot signatures come too (`decode_worker.FrameSignals`)."""
         self.start()
         with self._lock:
             self._raise_if_broken()
             self._next_key += 1
-            task = SegmentTask(self._next_key, path, start_pts, end_pts, every, size, threads)
+            task = SegmentTask(self._next_key, path, start_pts, end_pts, every, size, threads, signals)
             segment = _Segment(task, video)
             self._segments[task.key] = segment
             self._pending.append(segment)
             self._pending.sort(key=lambda s: (s.video, s.task.key))
             return task.key
 
-    def frames(self, key: int) -> Iterator[tuple[float, np.ndarray] | int]:
-        """The segment's candidate frames (t, pixels) as they arrive, then its corrupt-packet count.
+    def frames(self, key: int) -> Iterator[tuple[float, np.ndarray] | FrameSignals | int]:
+        """The segment's candidate frames (t, pixels) as they arrive (FrameSignals
+        between them when it was submitted with signals), then its corrupt-packet count.
 
         Raises VideoError when its worker reported an error or died."""
         segment = self._segments[key]
@@ -271,6 +274,9 @@ class DecodePool:
                     worker.free.release()
                 if keep:
                     segment.frames.append((t, pixels))
+            elif kind == "signals":
+                if keep:
+                    segment.frames.append(message[2])
             else:
                 worker.segment = None
                 if segment is not None:

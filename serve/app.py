@@ -65,7 +65,7 @@ def create_app(engine: Engine, *, token: str | None = None, allow_open: bool = F
     async def search(form: SearchForm = Depends(search_form)):
         query, pictures, filters, rules = await form.plan()
         answer = await _in_thread(engine.search, query, pictures, form.k, filters, rules)
-        return {"query": answer.query, "took_ms": round(answer.seconds * 1000, 1),
+        return {"query": answer.query, "took_ms": round(answer.seconds * 1000, 1), "notes": answer.notes,
                 "clips": [_record(rank, clip) for rank, clip in enumerate(answer.clips, 1)]}
 
     @app.post("/api/export", summary="Search and download the clips in an export format, as `search --export`")

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,11 +41,14 @@ else is refused before the registry is asked."""
 
 @dataclass(frozen=True)
 class Answer:
-    """One search: its query as a line, the clips best first, and how long it took."""
+    """One search: its query as a line, the clips best first, how long it took,
+    and the notes `scenegrep search` would print (videos whose clip edges were
+    found by decoding them, indexed before shot changes were recorded)."""
 
     query: str
     clips: list[Clip]
     seconds: float
+    notes: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -115,14 +118,16 @@ class Engine:
         with self._using:
             self._refresh()
             vector = query_vector(self.texts, query, pictures)
+            notes: list[str] = []
             try:
-                clips = search(self.store, vector, k=k, filters=filters, rules=rules)
+                clips = search(self.store, vector, k=k, filters=filters, rules=rules, on_note=notes.append)
             except DamagedIndexError:
                 if not self.location.db:
                     raise
                 self._reopen()  # an index written since the last opening looks damaged to the old one
-                clips = search(self.store, vector, k=k, filters=filters, rules=rules)
-        return Answer(query.describe(), clips, time.perf_counter() - began)
+                notes.clear()
+                clips = search(self.store, vector, k=k, filters=filters, rules=rules, on_note=notes.append)
+        return Answer(query.describe(), clips, time.perf_counter() - began, notes)
 
     def video(self, video_id: str) -> VideoEntry | None:
         """The registered video with this id; None for an id that is malformed or not in the index."""

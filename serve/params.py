@@ -36,6 +36,7 @@ class SearchForm:
     pad: float
     gap: float | None
     keep_duplicates: bool
+    snap: bool = True
 
     async def plan(self):
         """(query, pictures by term value, filters, rules). Raises HTTPException (4xx)
@@ -52,7 +53,7 @@ class SearchForm:
         filters = Filters(tuple(e for e in self.episode if e.strip()), _time(self.start, "from"), _time(self.end, "to"))
         filters.check()
         rules = ClipRules(gap=self.gap, pad=self.pad, min_score=self.min_score, within=self.within,
-                          per_episode=self.per_episode,
+                          per_episode=self.per_episode, snap=self.snap,
                           **({"duplicate_similarity": None} if self.keep_duplicates else {}))
         return query, pictures, filters, rules
 
@@ -81,6 +82,8 @@ def search_form(
     pad: float = Form(0.0, ge=0, le=3600, allow_inf_nan=False, description="Seconds added before and after each clip."),
     gap: float | None = Form(None, ge=0, le=3600, allow_inf_nan=False, description="Hits this close join one clip."),
     keep_duplicates: bool = Form(False, description="Do not fold near-identical shots together."),
+    snap: bool = Form(True, description="Clip edges on the shot changes around them (false: on the sampling grid), "
+                                        "as `search` and `search --no-snap`."),
 ) -> SearchForm:
     return SearchForm(text, not_text, image, not_image, k, episode, start, end, min_score, within, per_episode, pad,
-                      gap, keep_duplicates)
+                      gap, keep_duplicates, snap)

@@ -43,13 +43,13 @@ def test_every_annotated_caption_finds_its_scene(run_cli, mini_index):
 
 def test_quick_start_query_finds_the_red_ball_clip(run_cli, mini_index):
     # "a red ball bouncing": the only red circle is episode_01, 0-5 s; samples
-    # at 0, 2, 4 s make the grid clip 00:00:00 to 00:00:06; --snap ends it at the cut.
+    # at 0, 2, 4 s make the grid clip 00:00:00 to 00:00:06; snapping (the default) ends it at the cut.
     top = search(run_cli, mini_index, "a red ball bouncing", "-k", "3")[0]
-    assert (top["episode"], top["start_tc"], top["end_tc"]) == ("episode_01", "00:00:00.000", "00:00:06.000")
-    assert (top["grid_start"], top["grid_end"]) == (None, None)
-    snapped = search(run_cli, mini_index, "a red ball bouncing", "-k", "3", "--snap")[0]
-    assert (snapped["episode"], snapped["start_tc"], snapped["end_tc"]) == ("episode_01", "00:00:00.000", "00:00:05.000")
-    assert (snapped["grid_start"], snapped["grid_end"]) == (0.0, 6.0)
+    assert (top["episode"], top["start_tc"], top["end_tc"]) == ("episode_01", "00:00:00.000", "00:00:05.000")
+    assert (top["grid_start"], top["grid_end"]) == (0.0, 6.0)
+    grid = search(run_cli, mini_index, "a red ball bouncing", "-k", "3", "--no-snap")[0]
+    assert (grid["episode"], grid["start_tc"], grid["end_tc"]) == ("episode_01", "00:00:00.000", "00:00:06.000")
+    assert (grid["grid_start"], grid["grid_end"]) == (None, None)
 
 
 def test_an_image_query_finds_its_own_scene(run_cli, mini_index, tmp_path, annotations):

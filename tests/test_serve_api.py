@@ -41,11 +41,17 @@ def test_a_text_search_returns_the_clis_clips_for_the_annotated_scene(mini, run_
     answer = api.post("/api/search", data={"text": "a green triangle on a white background", "k": "5"})
     assert answer.status_code == 200, answer.text
     clips = answer.json()["clips"]
-    # episode_01's green triangle fills 9-15 s; samples at 10, 12, 14 s make the clip 10-16 s.
-    assert (clips[0]["episode"], clips[0]["start_tc"], clips[0]["end_tc"]) == ("episode_01", "00:00:10.000", "00:00:16.000")
+    # episode_01's green triangle fills 9-15 s; samples at 10, 12, 14 s make the grid clip 10-16 s,
+    # whose edges snap to the shot's cuts (recorded while indexing) as in the CLI.
+    assert (clips[0]["episode"], clips[0]["start_tc"], clips[0]["end_tc"]) == ("episode_01", "00:00:09.000", "00:00:15.000")
+    assert (clips[0]["grid_start"], clips[0]["grid_end"]) == (10.0, 16.0) and answer.json()["notes"] == []
     expected = cli_json(run_cli, "search", "a green triangle on a white background", "-k", "5", "--db", db)
     assert [{k: c[k] for k in e} for c, e in zip(clips, expected)] == expected
     assert clips[0]["video_url"] == f"/api/videos/{clips[0]['video_id']}"
+    grid = api.post("/api/search", data={"text": "a green triangle on a white background", "k": "5", "snap": "false"})
+    assert (grid.json()["clips"][0]["start_tc"], grid.json()["clips"][0]["grid_start"]) == ("00:00:10.000", None)
+    expected = cli_json(run_cli, "search", "a green triangle on a white background", "-k", "5", "--db", db, "--no-snap")
+    assert [{k: c[k] for k in e} for c, e in zip(grid.json()["clips"], expected)] == expected
 
 
 def test_weights_negative_terms_and_filters_mean_what_they_mean_in_the_cli(mini, run_cli):

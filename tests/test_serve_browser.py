@@ -116,9 +116,10 @@ def test_a_query_shows_the_right_clip_and_plays_it_from_its_start_to_its_end(bro
 
     wait(browser, lambda: "frames" in browser.find_element(By.ID, "status").text, "status never loaded")
     cards = search(browser, "a green triangle on a white background")
-    # episode_01's green triangle fills 9-15 s: the clip of samples 10, 12, 14 s is 10-16 s.
+    # episode_01's green triangle fills 9-15 s: the grid clip of samples 10, 12, 14 s (10-16 s)
+    # snaps to its shot, as `scenegrep search` does.
     assert cards[0].find_element(By.CSS_SELECTOR, ".episode").text == "#1 episode_01"
-    assert cards[0].find_element(By.CSS_SELECTOR, ".tc").text == "00:00:10.000 – 00:00:16.000"
+    assert cards[0].find_element(By.CSS_SELECTOR, ".tc").text == "00:00:09.000 – 00:00:15.000"
     wait(browser, lambda: browser.execute_script(
         "return [...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"),
         "thumbnails did not load")
@@ -129,13 +130,13 @@ def test_a_query_shows_the_right_clip_and_plays_it_from_its_start_to_its_end(bro
         v.addEventListener('playing', () => { if (window.firstPlaying === null) window.firstPlaying = v.currentTime; });""")
     cards[0].click()
     wait(browser, lambda: browser.execute_script("return window.firstPlaying !== null"), "the video never played")
-    assert abs(browser.execute_script("return window.firstPlaying") - 10.0) <= 0.2
+    assert abs(browser.execute_script("return window.firstPlaying") - 9.0) <= 0.2
     time.sleep(1.0)
     browser.save_screenshot(str(screenshots() / "playing.png"))
-    # It stops at the clip's end (16 s), not at the video's (24 s).
+    # It stops at the clip's end (15 s), not at the video's (24 s).
     wait(browser, lambda: browser.execute_script("return document.getElementById('video').paused"), "never stopped", 20)
     stopped = browser.execute_script("return document.getElementById('video').currentTime")
-    assert 16.0 <= stopped < 16.6
+    assert 15.0 <= stopped < 15.6
 
 
 def test_keys_move_between_results_and_play_or_pause(browser):
@@ -185,7 +186,7 @@ def test_an_export_download_is_a_file_the_cli_reads(browser):
     wait(browser, target.exists, "the EDL was not downloaded")
     timeline = otio.adapters.read_from_file(str(target), "cmx_3600", rate=24)
     starts = [otio.opentime.to_timecode(c.source_range.start_time, 24) for c in timeline.tracks[0].find_clips()]
-    assert len(starts) == len(cards) and starts[0] == "00:00:10:00"
+    assert len(starts) == len(cards) and starts[0] == "00:00:09:00"
 
 
 def test_an_export_holds_the_clips_shown_even_after_the_box_is_edited(browser):
@@ -200,7 +201,7 @@ def test_an_export_holds_the_clips_shown_even_after_the_box_is_edited(browser):
     target = browser.downloads / "scenegrep-results.edl"
     wait(browser, target.exists, "the EDL was not downloaded")
     timeline = otio.adapters.read_from_file(str(target), "cmx_3600", rate=24)
-    assert otio.opentime.to_timecode(timeline.tracks[0].find_clips()[0].source_range.start_time, 24) == "00:00:10:00"
+    assert otio.opentime.to_timecode(timeline.tracks[0].find_clips()[0].source_range.start_time, 24) == "00:00:09:00"
 
 
 def test_each_search_refreshes_the_index_status(browser):
