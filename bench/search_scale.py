@@ -9,6 +9,10 @@ cloud. Exact search is numpy over all vectors.
 
     python bench/search_scale.py                  # 10k and 50k frames (~3 min on 2 cores)
     python bench/search_scale.py --sizes 200000   # ~4 min to add 200k frames, then the queries
+    python bench/search_scale.py --sizes 200000,1000000   # ~15 min more to add a million frames
+
+Each archive is built once and kept in --work ($TMPDIR/scenegrep-bench/search-scale-SIZE):
+a rerun measures the queries again on the same index (`--build-only` only builds).
 
 Each row is one kind of query, answered the way `scenegrep search` answers it
 (`pipeline/nearest.py`: "index" is Chroma's query, with its `where` filter
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -70,11 +75,44 @@ def text_queries(shot_dirs: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
     return (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
 
 
+BUILT_MARK = "scenegrep-bench-complete"
+"""Written into a kept archive's folder after its last frame: an archive without it was cut short and is rebuilt."""
+
+
+def sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def kept_archive(work: str, size: int, model, vectors, episode_of, times) -> str:
+    """The folder of the index of the `size`-frame archive, built (and timed) when not kept from an earlier run."""
+    from scenegrep.pipeline.index_access import Location, open_index
+
+    db = os.path.join(work, f"search-scale-{size}")
+    if os.path.exists(os.path.join(db, BUILT_MARK)):
+        print(f"{size:8d} frames: kept archive {db}", flush=True)
+        return db
+    shutil.rmtree(db, ignore_errors=True)
+    os.makedirs(db)
+    with open_index(Location(db=db), write=True) as opened:
+        writer = opened.for_writing(model, 2.0)
+        start = time.perf_counter()
+        store_archive(writer, vectors, episode_of, times)
+    print(f"{size:8d} frames added in {time.perf_counter() - start:.1f} s (load average {os.getloadavg()[0]:.1f})",
+          flush=True)
+    open(os.path.join(db, BUILT_MARK), "w").close()
+    return db
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 50_000])
+    parser.add_argument("--sizes", type=sizes, nargs="*", default=[[10_000, 50_000]],
+                        help="archive sizes in frames, comma- or space-separated (default 10000,50000)")
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "scenegrep-bench"),
+                        help="where built archives are kept for reruns")
+    parser.add_argument("--build-only", action="store_true", help="build (or find) the archives, measure nothing")
     args = parser.parse_args()
+    args.sizes = [size for group in args.sizes for size in group]
 
     from scenegrep.pipeline.encode import ModelInfo
     from scenegrep.pipeline.nearest import nearest_frames, plan
@@ -90,13 +128,11 @@ def main() -> None:
         episodes = int(episode_of.max()) + 1
         first_row = np.searchsorted(episode_of, np.arange(episodes))
         times = (np.arange(size) - first_row[episode_of]) * 2.0  # a frame every 2 s within its episode
-        with tempfile.TemporaryDirectory() as db:
-            model = ModelInfo(name="bench", fingerprint="bench", dim=DIM)
-            with open_index(Location(db=db), write=True) as opened:
-                writer = opened.for_writing(model, 2.0)
-            start = time.perf_counter()
-            store_archive(writer, vectors, episode_of, times)
-            print(f"{size:8d} frames added in {time.perf_counter() - start:.1f} s", flush=True)
+        model = ModelInfo(name="bench", fingerprint="bench", dim=DIM)
+        db = kept_archive(args.work, size, model, vectors, episode_of, times)
+        if args.build_only:
+            continue
+        if True:
             with open_index(Location(db=db)) as opened:
                 store = opened.for_reading(model)
             videos = store.indexed_videos()

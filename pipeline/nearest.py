@@ -18,8 +18,14 @@ top n:
    found the true best m: recall@10 0.97-1.0 at 200k, bench/search_scale.py).
    An unfiltered search is the same with nothing to filter: at least
    `CANDIDATES_FOR_RECALL` candidates, for recall.
-3. **index**: Chroma's own query with its `where` filter, for filters too
-   narrow to over-fetch for.
+3. **matrix**: a filter too narrow to over-fetch for that still keeps few
+   frames (`--to 0:10` over every video: 0.9 % of the frames): rank exactly
+   the frames it keeps in the matrix of every registered frame held in memory
+   (`pipeline/frame_matrix.py`, built once per process from the vector cache).
+4. **index**: Chroma's own query with its `where` filter, for filters that keep
+   too many frames for the matrix and too few for over-fetching (none at the
+   sizes measured: it needs more than 100k kept frames that are under 10 % of
+   the archive, an archive of over a million frames).
 
 Unfiltered searches also find the frames of a video whose indexing has not
 finished (Chroma's metadata names them; the registry does not yet), so a
@@ -34,6 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .frame_matrix import frame_matrix
 from .records import Hit
 from .registry import VideoEntry
 
@@ -55,6 +62,11 @@ OVERFETCH_FACTOR = 2.0
 """How many more candidates than the filter's expected share: the share is an
 estimate (time windows assume frames spread evenly over each video)."""
 
+MATRIX_MAX_FRAMES = 100_000
+"""Rank exactly in the frame matrix when the filter keeps (by the registry's
+estimate) at most this many frames: gathering and scoring 100k×512 float32
+rows is ~20 ms on 2 cores; Chroma's `where` costs ~290 ms at a million frames."""
+
 OVERFETCH_MAX = 2000
 """The most candidates worth asking the unfiltered index for: ~10-20 ms at
 200k frames (with the vectors of the n kept), where Chroma's own filter costs
@@ -65,7 +77,7 @@ OVERFETCH_MAX = 2000
 class Plan:
     """How a search finds its frames (see the module docstring)."""
 
-    way: str  # "exact", "overfetch" (also unfiltered searches) or "index" (Chroma's `where` filter)
+    way: str  # "exact", "overfetch" (also unfiltered searches), "matrix" or "index" (Chroma's `where` filter)
     wanted: int = 0  # candidates asked of the unfiltered index ("overfetch")
 
 
@@ -82,7 +94,9 @@ def plan(n: int, videos: Sequence[VideoEntry], chosen: Sequence[VideoEntry] | No
     kept = sum(_frames(entry) * _share(entry, start, end) for entry in chosen)
     registered = sum(_frames(entry) for entry in videos)
     wanted = max(math.ceil(n * registered / max(kept, 1.0) * OVERFETCH_FACTOR), CANDIDATES_FOR_RECALL)
-    return Plan("overfetch", wanted) if wanted <= OVERFETCH_MAX else Plan("index")
+    if wanted <= OVERFETCH_MAX:
+        return Plan("overfetch", wanted)
+    return Plan("matrix") if kept <= MATRIX_MAX_FRAMES else Plan("index")
 
 
 def nearest_frames(
@@ -110,6 +124,8 @@ def nearest_frames(
         return []
     if how.way == "exact":
         return _exact(store, embedding, n, chosen, start, end, with_vectors)
+    if how.way == "matrix":
+        return _from_matrix(store, embedding, n, videos, chosen, start, end, with_vectors)
     if how.way == "overfetch":
         registered = sum(entry.frames for entry in videos)
         hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors, unfiltered, registered)
@@ -158,6 +174,32 @@ def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
         vector = vectors[row[index]] if with_vectors else None
         hits.append(Hit(entry.episode, entry.path, float(times[row[index]]), float(scores[index]), vector))
     return hits
+
+
+def _from_matrix(store, embedding, n, videos, chosen, start, end, with_vectors) -> list[Hit]:
+    """The exact filtered top n, ranked in the matrix of every registered frame."""
+    matrix = frame_matrix(store, videos)
+    rows = matrix.rows_of(None if len(chosen) == len(videos) else chosen, start, end)
+    if not len(rows):
+        return []
+    vectors = matrix.vectors[rows]
+    scores = vectors @ np.asarray(embedding, np.float32)
+    best = _top(scores, n)
+    owners = matrix.owner_of(rows[best])
+    return [Hit(matrix.entries[owner].episode, matrix.entries[owner].path, float(matrix.times[rows[index]]),
+                float(scores[index]), vectors[index].copy() if with_vectors else None)
+            for index, owner in zip(best, owners)]
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the `n` highest `scores`, best first (ties: lower index first, as a stable sort)."""
+    if len(scores) > n:
+        part = np.argpartition(-scores, n - 1)[:n]
+        threshold = scores[part].min()
+        part = np.flatnonzero(scores >= threshold)  # every tie at the threshold, so order is decided below
+    else:
+        part = np.arange(len(scores))
+    return part[np.argsort(-scores[part], kind="stable")][:n]
 
 
 def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors, everything=False,
