@@ -18,6 +18,7 @@ the number of searches. It holds 2 KB per 512-d frame: 2 GB per million frames.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -76,6 +77,15 @@ class FrameMatrix:
 _HELD: dict[tuple[str, str], FrameMatrix] = {}
 """One matrix per index (where, collection) in this process."""
 
+RECENT_MAX_FRAMES = 100_000
+"""Frames of single videos (read for a search within a few episodes, or for
+the neighbours of over-fetched candidates) kept in memory besides the matrix,
+the least recently used dropped first: 200 MB at 512-d. Reading a video's
+file costs 1-6 ms (zip checksums, validation): a server searching the same
+episodes again reads none."""
+
+_RECENT: "OrderedDict[tuple, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+
 
 def frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix:
     """The matrix of the registered `entries` of `store` (a FrameStore), built
@@ -92,9 +102,47 @@ def frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix:
     return built
 
 
-def forget_frame_matrices() -> None:
-    """Drop every matrix this process holds (the next search that needs one rebuilds it)."""
+def held_frame_matrix(store) -> FrameMatrix | None:
+    """The matrix of `store` this process holds (as last built), or None."""
+    return _HELD.get((store.where, store.info.collection))
+
+
+def local_copies(store, entries: Sequence[VideoEntry], files: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(times, vectors) by video id of those registered `entries` this process
+    holds (the matrix, or a recently read video) or, with `files`, finds in the
+    vector cache: never asking Chroma. Only whole, unchanged videos: a held copy
+    is named by the video's id, content hash and frame count."""
+    matrix = _HELD.get((store.where, store.info.collection))
+    found = {}
+    for entry in entries:
+        key = (store.where, store.info.collection, *_identity(entry))
+        local = matrix.video(entry) if matrix is not None else None
+        if local is None:
+            local = _RECENT.get(key)
+            if local is not None:
+                _RECENT.move_to_end(key)
+        if local is None and files and store.cache is not None:
+            local = store.cache.load(entry, store.info.dim)
+            if local is not None:
+                remember(store, entry, *local)
+        if local is not None:
+            found[entry.video_id] = local
+    return found
+
+
+def remember(store, entry: VideoEntry, times: np.ndarray, vectors: np.ndarray) -> None:
+    """Keep a whole video's frames among the recent ones (RECENT_MAX_FRAMES)."""
+    if len(times) != entry.frames or entry.frames > RECENT_MAX_FRAMES:
+        return
+    _RECENT[(store.where, store.info.collection, *_identity(entry))] = (times, vectors)
+    while sum(len(times) for times, _ in _RECENT.values()) > RECENT_MAX_FRAMES:
+        _RECENT.popitem(last=False)
+
+
+def forget_held_copies() -> None:
+    """Drop every matrix and recent video this process holds, as a new process starts."""
     _HELD.clear()
+    _RECENT.clear()
 
 
 def _build(store, entries: list[VideoEntry], previous: FrameMatrix | None) -> FrameMatrix:

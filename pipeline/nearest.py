@@ -40,7 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .frame_matrix import frame_matrix
+from .frame_matrix import frame_matrix, held_frame_matrix, local_copies, remember
 from .records import Hit
 from .registry import VideoEntry
 
@@ -57,6 +57,14 @@ vectors recall@10 against exact search was 0.966 with a beam of 200 (the
 collection's ef_search) and 0.997 with 400, for 3.5 → 6 ms; freshly built
 stores in bench/search_scale.py gave 0.932 at 200 and 0.970-0.978 at 400
 (each build's graph differs)."""
+
+NEIGHBOURS_OF = 30
+"""Over-fetched candidates (the best first) whose neighbours in time are scored
+exactly from the local vector copies, when this process has them."""
+
+NEIGHBOUR_ROWS = 8
+"""Frames on each side of a candidate scored exactly: 16 s at N=2, most of a
+shot, whose frames are near-duplicates the HNSW graph may leave unvisited."""
 
 OVERFETCH_FACTOR = 2.0
 """How many more candidates than the filter's expected share: the share is an
@@ -82,10 +90,12 @@ class Plan:
 
 
 def plan(n: int, videos: Sequence[VideoEntry], chosen: Sequence[VideoEntry] | None, start: float | None,
-         end: float | None) -> Plan:
+         end: float | None, matrix: bool = True) -> Plan:
     """The cheapest way to the best `n` frames of the `chosen` registered
-    videos (None: no episode filter) of `videos`, within [start, end]. Reads
-    only the registry: counting a collection costs Chroma ~20 ms at 200k frames."""
+    videos (None: no episode filter) of `videos`, within [start, end]; `matrix`
+    False: not through the frame matrix (a one-off search, which would build it
+    for one query). Reads only the registry: counting a collection costs Chroma
+    ~20 ms at 200k frames."""
     if chosen is None and start is None and end is None:
         return Plan("overfetch", max(n, CANDIDATES_FOR_RECALL))
     chosen = videos if chosen is None else chosen
@@ -96,7 +106,7 @@ def plan(n: int, videos: Sequence[VideoEntry], chosen: Sequence[VideoEntry] | No
     wanted = max(math.ceil(n * registered / max(kept, 1.0) * OVERFETCH_FACTOR), CANDIDATES_FOR_RECALL)
     if wanted <= OVERFETCH_MAX:
         return Plan("overfetch", wanted)
-    return Plan("matrix") if kept <= MATRIX_MAX_FRAMES else Plan("index")
+    return Plan("matrix") if matrix and kept <= MATRIX_MAX_FRAMES else Plan("index")
 
 
 def nearest_frames(
@@ -118,7 +128,7 @@ def nearest_frames(
     being indexed); a filtered one looks at registered videos only, whichever
     way it takes."""
     unfiltered = chosen is None and start is None and end is None
-    how = plan(n, videos, chosen, start, end)
+    how = plan(n, videos, chosen, start, end, matrix=store.many_searches or held_frame_matrix(store) is not None)
     chosen = list(videos if chosen is None else chosen)
     if n <= 0 or (not unfiltered and not chosen):
         return []
@@ -152,7 +162,13 @@ def _filtered_by_chroma(store, embedding, n, chosen, by_episode, start, end, wit
 
 
 def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
-    frames = store.frames_of(chosen)
+    frames = local_copies(store, chosen)
+    missing = [entry for entry in chosen if entry.video_id not in frames]
+    fetched = store.frames_of(missing)  # from Chroma, saved as files for next time
+    for entry in missing:
+        if entry.video_id in fetched:
+            frames[entry.video_id] = fetched[entry.video_id]
+            remember(store, entry, *fetched[entry.video_id])
     query = np.asarray(embedding, np.float32)
     candidates = []
     for entry in chosen:
@@ -212,23 +228,69 @@ def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors, 
     videos hold (a lost segment file: Chroma answers from what is left)."""
     by_id = {entry.video_id: entry for entry in chosen}
     candidates = store.nearest(embedding, wanted, stored=registered)
+    asked = len(candidates)
+    near = dict.fromkeys(video_id for video_id, _, _ in candidates[:NEIGHBOURS_OF])
+    local = local_copies(store, [by_id[video_id] for video_id in near if video_id in by_id])
+    candidates = _with_neighbours(embedding, candidates, local)
     passing = [(video_id, t, score) for video_id, t, score in candidates
                if (everything or video_id in by_id) and (start is None or t >= start) and (end is None or t <= end)]
-    if len(passing) < n and len(candidates) == wanted:  # frames were left unseen
+    if len(passing) < n and asked == wanted:  # frames were left unseen
         return None
     passing = passing[:n]
     unnamed = {(video_id, t) for video_id, t, _ in passing if video_id not in by_id}
-    records = store.frame_records([(video_id, t) for video_id, t, _ in passing if with_vectors or (video_id, t) in unnamed],
+    known = _local_vectors(passing, local) if with_vectors else {}
+    records = store.frame_records([(video_id, t) for video_id, t, _ in passing
+                                   if (with_vectors and (video_id, t) not in known) or (video_id, t) in unnamed],
                                   vectors=with_vectors, metadata=bool(unnamed))
     hits = []
     for video_id, t, score in passing:
-        meta, vector = records.get((video_id, t), (None, None))
+        meta, vector = records.get((video_id, t), (None, known.get((video_id, t))))
         entry = by_id.get(video_id)
         if entry is not None:
             hits.append(Hit(entry.episode, entry.path, t, score, vector))
         elif meta:  # None only for a frame deleted since the query: skip it
             hits.append(Hit(meta["episode"], meta["path"], t, score, vector))
     return hits
+
+
+def _with_neighbours(embedding, candidates, local) -> list[tuple[str, float, float]]:
+    """`candidates` (video id, t, score) and the frames within NEIGHBOUR_ROWS of
+    each of the first NEIGHBOURS_OF in its video, scored exactly, best first.
+
+    The frames an approximate index misses are mostly near-duplicates of frames
+    it found: the rest of the same shot, next in time."""
+    if not local:
+        return candidates
+    query = np.asarray(embedding, np.float32)
+    seen = {(video_id, t) for video_id, t, _ in candidates}
+    extra = []
+    for video_id, t, _ in candidates[:NEIGHBOURS_OF]:
+        if video_id not in local:
+            continue
+        times, vectors = local[video_id]
+        at = int(np.searchsorted(times, t))
+        first, last = max(0, at - NEIGHBOUR_ROWS), min(len(times), at + NEIGHBOUR_ROWS + 1)
+        scores = vectors[first:last] @ query
+        for row, score in zip(range(first, last), scores.tolist()):
+            key = (video_id, float(times[row]))
+            if key not in seen:
+                seen.add(key)
+                extra.append((video_id, key[1], score))
+    if not extra:
+        return candidates
+    return sorted(candidates + extra, key=lambda candidate: -candidate[2])
+
+
+def _local_vectors(passing, local) -> dict[tuple[str, float], np.ndarray]:
+    """The vectors of the `passing` frames found in the `local` copies."""
+    found = {}
+    for video_id, t, _ in passing:
+        if video_id in local:
+            times, vectors = local[video_id]
+            row = int(np.searchsorted(times, t))
+            if row < len(times) and times[row] == t:
+                found[(video_id, t)] = vectors[row].copy()
+    return found
 
 
 def _frames(entry: VideoEntry) -> int:

@@ -64,15 +64,19 @@ class FrameStore:
     `writable` False opens what exists and creates nothing (a missing registry
     reads as empty). `where` names the index in messages; `writer_running`
     tells whether another process writes to it now, so that a read error can
-    be told apart from damage."""
+    be told apart from damage. `many_searches`: this process searches again
+    and again (a server), so building the frame matrix once pays
+    (`pipeline/frame_matrix.py`); a one-off search asks Chroma instead."""
 
     def __init__(self, client, info: IndexInfo, *, writable: bool = False, cache: VectorCache | None = None,
-                 where: str = "this index", writer_running: Callable[[], bool] = lambda: False):
+                 where: str = "this index", writer_running: Callable[[], bool] = lambda: False,
+                 many_searches: bool = False):
         self.client = client
         self.info = info
         self.cache = cache  # local copies of videos' vectors (see pipeline/vector_cache.py)
         self.where = where
         self.writer_running = writer_running
+        self.many_searches = many_searches
         self.frames = client.get_collection(info.collection, embedding_function=None)
         if writable:
             registry = client.get_or_create_collection(info.registry_collection, embedding_function=None)

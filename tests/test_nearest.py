@@ -11,6 +11,7 @@ import pytest
 
 from scenegrep.pipeline import nearest
 from scenegrep.pipeline.encode import ModelInfo
+from scenegrep.pipeline.frame_matrix import forget_held_copies
 from scenegrep.pipeline.nearest import nearest_frames
 from scenegrep.pipeline.records import Video
 from scenegrep.pipeline.index_access import Location, open_index
@@ -43,7 +44,7 @@ def archive(tmp_path):
     assert len(os.listdir(writer.cache.folder)) == VIDEOS  # written at index time …
     shutil.rmtree(writer.cache.folder)  # … and gone, as for an index searched from another machine
     with open_index(where) as opened:
-        store = opened.for_reading(model)
+        store = opened.for_reading(model, many_searches=True)
     return store, writer, truth, rng
 
 
@@ -228,6 +229,7 @@ def test_a_damaged_cache_file_is_fetched_again(archive):
     for damage in (b"", open(path, "rb").read()[:100]):  # empty, and cut short
         with open(path, "wb") as fh:
             fh.write(damage)
+        forget_held_copies()  # as a new process: the file is read again
         assert nearest_frames(store, query, 5, videos, chosen) == first
         assert os.path.getsize(path) > 1000  # written whole again
 
@@ -281,6 +283,7 @@ def test_a_cache_file_that_is_not_exactly_its_video_is_never_used(damage, archiv
     }[damage]
     with open(path, "wb") as fh:
         np.savez(fh, **saved)
+    forget_held_copies()  # as a new process: the file is read again
     assert store.cache.load(chosen[0], DIM) is None
     assert not os.path.exists(path)  # a rejected file is deleted …
     assert nearest_frames(store, query, 5, videos, chosen) == first
@@ -306,7 +309,7 @@ def many_videos(tmp_path):
         truth[video.episode] = vectors
     shutil.rmtree(writer.cache.folder)  # the first window search fills the copies from Chroma
     with open_index(where) as opened:
-        store = opened.for_reading(model)
+        store = opened.for_reading(model, many_searches=True)
     return store, writer, truth, rng
 
 
@@ -334,9 +337,8 @@ def test_a_window_too_narrow_to_over_fetch_is_ranked_exactly_in_the_frame_matrix
     videos = store.indexed_videos()
     chosen = None if pattern == "*" else [entry for entry in videos if fnmatch.fnmatchcase(entry.episode, pattern)]
     assert nearest.plan(n, videos, chosen, start, end).way == "matrix"
-    with monkeypatch.context() as before:
-        before.setattr(nearest, "MATRIX_MAX_FRAMES", 0)
-        assert nearest.plan(n, videos, chosen, start, end).way == "index"  # what a search did before the matrix
+    # What every search did before the matrix, and a one-off search (the CLI's) still does: Chroma's `where`.
+    assert nearest.plan(n, videos, chosen, start, end, matrix=False).way == "index"
     spy = Spy(store, monkeypatch)
     episodes = {entry.episode for entry in (chosen or videos)}
     for _ in range(5):
