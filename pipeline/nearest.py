@@ -8,8 +8,8 @@ top n:
 
 1. **exact**: when the chosen videos hold few frames (a handful of
    episodes), rank all of their frames in numpy from the local vector cache
-   (`pipeline/vector_cache.py`; filled from Chroma on first use): the true
-   filtered top n.
+   (`pipeline/vector_cache.py`; written at index time, else filled from
+   Chroma on first use): the true filtered top n.
 2. **over-fetch**: otherwise, when the filter keeps a good share of the
    frames (a time window, many episodes), ask the unfiltered index for the
    best m ≈ 2·n·total/kept frames and keep those that pass; the best n
@@ -17,15 +17,20 @@ top n:
    overall, as long as at least n passed (and as far as the HNSW index
    found the true best m: recall@10 0.97-1.0 at 200k, bench/search_scale.py).
    An unfiltered search is the same with nothing to filter: at least
-   `CANDIDATES_FOR_RECALL` candidates, for recall.
+   `CANDIDATES_FOR_RECALL` candidates, for recall. The frames next in time to
+   the best candidates (the rest of their shots, near-duplicates the graph
+   search may not reach) are then scored exactly from the local copies this
+   process has, which holds recall at a million frames.
 3. **matrix**: a filter too narrow to over-fetch for that still keeps few
    frames (`--to 0:10` over every video: 0.9 % of the frames): rank exactly
    the frames it keeps in the matrix of every registered frame held in memory
-   (`pipeline/frame_matrix.py`, built once per process from the vector cache).
-4. **index**: Chroma's own query with its `where` filter, for filters that keep
-   too many frames for the matrix and too few for over-fetching (none at the
-   sizes measured: it needs more than 100k kept frames that are under 10 % of
-   the archive, an archive of over a million frames).
+   (`pipeline/frame_matrix.py`, built once per process from the vector
+   cache), in a process that searches many times (`scenegrep serve`) or
+   holds the matrix already: a one-off search would build it for one query.
+4. **index**: Chroma's own query with its `where` filter: such narrow windows
+   in a one-off search (`scenegrep search`), and filters that keep too many
+   frames for the matrix and too few for over-fetching (more than 100k kept
+   frames that are under 10 % of the archive: an archive over a million frames).
 
 Unfiltered searches also find the frames of a video whose indexing has not
 finished (Chroma's metadata names them; the registry does not yet), so a
