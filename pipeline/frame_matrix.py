@@ -131,8 +131,9 @@ def local_copies(store, entries: Sequence[VideoEntry], files: bool = True) -> di
 
 
 def remember(store, entry: VideoEntry, times: np.ndarray, vectors: np.ndarray) -> None:
-    """Keep a whole video's frames among the recent ones (RECENT_MAX_FRAMES)."""
-    if len(times) != entry.frames or entry.frames > RECENT_MAX_FRAMES:
+    """Keep a whole video's frames among the recent ones (RECENT_MAX_FRAMES),
+    in a process that searches many times (`store.many_searches`)."""
+    if not store.many_searches or len(times) != entry.frames or entry.frames > RECENT_MAX_FRAMES:
         return
     _RECENT[(store.where, store.info.collection, *_identity(entry))] = (times, vectors)
     while sum(len(times) for times, _ in _RECENT.values()) > RECENT_MAX_FRAMES:
