@@ -77,13 +77,19 @@ estimate (time windows assume frames spread evenly over each video)."""
 
 MATRIX_MAX_FRAMES = 100_000
 """Rank exactly in the frame matrix when the filter keeps (by the registry's
-estimate) at most this many frames: gathering and scoring 100k×512 float32
-rows is ~20 ms on 2 cores; Chroma's `where` costs ~290 ms at a million frames."""
+estimate) at most this many frames and over-fetching would need more than
+OVERFETCH_MAX: gathering and scoring a frame took ~2.6 µs on 2 cores at load 6,
+so 100k frames stay under Chroma's `where` (~290 ms at a million frames on a
+quiet machine); with OVERFETCH_MAX no filter falls between the two below
+1.25 million frames."""
 
-OVERFETCH_MAX = 2000
-"""The most candidates worth asking the unfiltered index for: ~10-20 ms at
-200k frames (with the vectors of the n kept), where Chroma's own filter costs
-150-700 ms."""
+OVERFETCH_MAX = 2500
+"""The most candidates worth asking the unfiltered index for. At 200k frames
+on 2 shared cores (load ~6) asking for 1,000 / 2,000 / 4,000 took 14 / 21 / 77
+ms at the median: the graph search grows faster than linearly past ~2,000.
+2,500 reaches a window keeping 8 % of the frames (`--from 20:00` in 22-minute
+episodes: 9 %), cheaper than ranking its 90k frames in the frame matrix
+(~2.6 µs a frame at that load, ~235 ms) or Chroma's `where` (~290 ms)."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,7 @@ def _from_matrix(store, embedding, n, videos, chosen, start, end, with_vectors) 
     rows = matrix.rows_of(None if len(chosen) == len(videos) else chosen, start, end)
     if not len(rows):
         return []
-    vectors = matrix.vectors[rows]
+    vectors = np.take(matrix.vectors, rows, axis=0)
     scores = vectors @ np.asarray(embedding, np.float32)
     best = _top(scores, n)
     owners = matrix.owner_of(rows[best])
