@@ -323,7 +323,7 @@ def brute_force(truth, query, n, episodes, start, end):
 
 @pytest.mark.parametrize("pattern, start, end, n", [
     ("*", None, 6.0, 100),  # --to 0:06 over every video
-    ("*", 110.0, None, 100),  # --from 1:50 over every video
+    ("*", 112.0, None, 100),  # --from 1:52 over every video
     ("ep1*", None, 10.0, 50),  # --episode 'ep1*' --to 0:10: a window in a few series
 ])
 def test_a_window_too_narrow_to_over_fetch_is_ranked_exactly_in_the_frame_matrix(pattern, start, end, n, many_videos,
