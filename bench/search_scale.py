@@ -124,6 +124,7 @@ def main() -> None:
         return
 
     from scenegrep.pipeline.encode import ModelInfo
+    from scenegrep.pipeline.frame_matrix import forget_held_copies
 
     for size in args.sizes:
         vectors, episode_of, shot_dirs = archive_vectors(size)
@@ -136,6 +137,8 @@ def main() -> None:
         if args.build_only:
             continue
         measure(store_of(db, model), size, vectors, episode_of, times, queries, shot_dirs)
+        forget_held_copies()  # this process's frame matrix goes before the probe's own is built
+        del vectors
         probe = subprocess.run([sys.executable, __file__, "--rss-probe", db, "--queries", str(args.queries)],
                                capture_output=True, text=True, check=True)
         print(probe.stdout, end="", flush=True)
