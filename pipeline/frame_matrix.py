@@ -66,6 +66,14 @@ class FrameMatrix:
             return None
         return self.times[first:last], self.vectors[first:last]
 
+    def identities(self) -> list[tuple]:
+        """What names each entry's frames (see `_identity`), in order."""
+        found = getattr(self, "_identities", None)
+        if found is None:
+            found = [_identity(entry) for entry in self.entries]
+            self._identities = found
+        return found
+
     def _index(self) -> dict[tuple, int]:
         found = getattr(self, "_by_identity", None)
         if found is None:
@@ -93,8 +101,8 @@ def frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix:
     Raises DamagedIndexError when a video must be fetched and Chroma cannot read it."""
     key = (store.where, store.info.collection)
     held = _HELD.get(key)
-    identities = tuple(_identity(entry) for entry in entries)
-    if held is not None and tuple(_identity(entry) for entry in held.entries) == identities:
+    identities = [_identity(entry) for entry in entries]
+    if held is not None and held.identities() == identities:
         return held
     _HELD.pop(key, None)  # the old one is freed while the new one is built, where nothing else holds it
     built = _build(store, list(entries), held)
