@@ -97,16 +97,19 @@ class OpenIndex:
             raise ModelMismatchError(f"nothing at {self.where} was indexed with {model}; see `scenegrep info`")
         return chosen
 
-    def store(self, info: IndexInfo) -> FrameStore:
-        """The FrameStore of `info`: writable only inside a writing `open_index`."""
+    def store(self, info: IndexInfo, many_searches: bool = False) -> FrameStore:
+        """The FrameStore of `info`: writable only inside a writing `open_index`;
+        `many_searches` for a process that searches again and again (see FrameStore)."""
         return FrameStore(self.client, info, writable=self.writable,
                           cache=VectorCache(self.location.cache_folder(info)), where=self.where,
-                          writer_running=(lambda: False) if self.writable else self.location.writer_running)
+                          writer_running=(lambda: False) if self.writable else self.location.writer_running,
+                          many_searches=many_searches)
 
-    def for_reading(self, model_info) -> FrameStore:
-        """The index built with `model_info` (`encode.ModelInfo`).
+    def for_reading(self, model_info, many_searches: bool = False) -> FrameStore:
+        """The index built with `model_info` (`encode.ModelInfo`); `many_searches`
+        for a server or a benchmark (see FrameStore).
         Raises IndexNotFoundError or ModelMismatchError."""
-        return self.store(choose_index(self.indexes, model_info.fingerprint, self.where, model_info.name))
+        return self.store(choose_index(self.indexes, model_info.fingerprint, self.where, model_info.name), many_searches)
 
     def for_writing(self, model_info, every: float | None = None) -> FrameStore:
         """The index of `model_info`, created when missing. `every` None means

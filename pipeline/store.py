@@ -23,7 +23,7 @@ from .connect import first_line
 from .encode import all_unit_length
 from .errors import DamagedIndexError, ScenegrepError
 from .records import Hit, Video
-from .registry import Registry, VideoEntry, pages
+from .registry import REGISTRY_CACHE, Registry, VideoEntry, pages
 from .vector_cache import VectorCache
 
 FETCH_FRAMES_AT_ONCE = 50_000
@@ -40,6 +40,12 @@ With its segment folder lost Chroma still answers from the frames in its
 write log (up to ~1,000): a search's few hundred candidates then come back
 in full and this check cannot see the loss; `scenegrep doctor`, which reads
 every video's frames back, does."""
+
+KEEP_FOR_CACHE_MAX_FRAMES = 100_000
+"""The most frames of one video a writer keeps in memory while indexing it, to
+write its local vector copy when it is registered (`pipeline/vector_cache.py`):
+200 MB at 512-d, a 55-hour video at N=2. A longer video's copy is fetched from
+Chroma on its first filtered search instead."""
 
 def frame_id(video: Video | str, t: float) -> str:
     """Deterministic per (video or video id, timestamp): indexing again overwrites, never duplicates."""
@@ -58,15 +64,19 @@ class FrameStore:
     `writable` False opens what exists and creates nothing (a missing registry
     reads as empty). `where` names the index in messages; `writer_running`
     tells whether another process writes to it now, so that a read error can
-    be told apart from damage."""
+    be told apart from damage. `many_searches`: this process searches again
+    and again (a server), so building the frame matrix once pays
+    (`pipeline/frame_matrix.py`); a one-off search asks Chroma instead."""
 
     def __init__(self, client, info: IndexInfo, *, writable: bool = False, cache: VectorCache | None = None,
-                 where: str = "this index", writer_running: Callable[[], bool] = lambda: False):
+                 where: str = "this index", writer_running: Callable[[], bool] = lambda: False,
+                 many_searches: bool = False):
         self.client = client
         self.info = info
         self.cache = cache  # local copies of videos' vectors (see pipeline/vector_cache.py)
         self.where = where
         self.writer_running = writer_running
+        self.many_searches = many_searches
         self.frames = client.get_collection(info.collection, embedding_function=None)
         if writable:
             registry = client.get_or_create_collection(info.registry_collection, embedding_function=None)
@@ -76,6 +86,8 @@ class FrameStore:
             except Exception:  # NotFoundError (its module moved between chromadb versions): nothing registered yet
                 registry = None
         self.registry = Registry(registry)
+        self._kept: dict[str, tuple[list, list] | None] = {}  # video id: (times, vectors) written so far
+
 
     # -- writing -----------------------------------------------------------
 
@@ -89,6 +101,20 @@ class FrameStore:
                 embeddings=embeddings[start : start + limit],
                 metadatas=[{"episode": video.episode, "path": video.path, "t": float(t), "video_id": video.video_id} for t in chunk],
             )
+        self._keep(video.video_id, times, embeddings)
+
+    def _keep(self, video_id: str, times: Sequence[float], embeddings: np.ndarray) -> None:
+        """Remember a video's written frames until it is registered (KEEP_FOR_CACHE_MAX_FRAMES)."""
+        if self.cache is None:
+            return
+        kept = self._kept.setdefault(video_id, ([], []))
+        if kept is None:
+            return
+        if sum(len(part) for part in kept[0]) + len(times) > KEEP_FOR_CACHE_MAX_FRAMES:
+            self._kept[video_id] = None  # too long to keep: its copy comes from Chroma later
+            return
+        kept[0].append(np.asarray([parse_frame_id(frame_id(video_id, t))[1] for t in times], np.float64))  # as read back
+        kept[1].append(np.asarray(embeddings, np.float32))
 
     def mark_indexed(self, video: Video, frames: int, details: dict) -> None:
         """Record that every frame of `video` is stored (the last step of indexing it).
@@ -97,6 +123,25 @@ class FrameStore:
         known, its frame rate `fps` (an exact fraction like "30000/1001") and
         how it was sampled (`sampling`: "grid" or registry.IRREGULAR_SAMPLING)."""
         self.registry.add(video, frames, details)
+        self._save_kept(VideoEntry.from_metadata(video.video_id, {"episode": video.episode, "path": video.path,
+                                                                  "frames": frames, **details}))
+
+    def _save_kept(self, entry: VideoEntry) -> None:
+        """Write the local vector copy of a just registered video from the frames
+        this writer stored, when they are exactly its frames: its first filtered
+        search then reads a small file instead of asking Chroma."""
+        kept = self._kept.pop(entry.video_id, None)
+        if self.cache is None or not kept or not kept[1]:
+            return
+        kept_times, kept_vectors = kept
+        times = np.concatenate(kept_times)
+        order = np.argsort(times, kind="stable")
+        times = times[order]
+        if len(times) != entry.frames or np.any(np.diff(times) <= 0):  # a partial write, or a frame written twice
+            return
+        vectors = np.concatenate(kept_vectors)[order]
+        if vectors.shape == (entry.frames, self.info.dim) and all_unit_length(vectors):
+            self.cache.save(entry, times, vectors)
 
     def update_fingerprint(self, video_id: str, fingerprint: dict) -> None:
         """Refresh a registered video's fingerprint (a touched but unchanged file)."""
@@ -111,6 +156,7 @@ class FrameStore:
 
     def remove_leftovers(self, video_id: str) -> None:
         """Delete any frames stored under `video_id` (from an interrupted run)."""
+        self._kept.pop(video_id, None)
         self.frames.delete(where={"video_id": video_id})
 
     def copy_video(self, source: VideoEntry, video: Video) -> int:
@@ -137,9 +183,10 @@ class FrameStore:
             return self.registry.with_content(size, content)
 
     def indexed_videos(self) -> list[VideoEntry]:
-        """Registry entries of fully indexed videos, sorted by path."""
+        """Registry entries of fully indexed videos, sorted by path: kept in
+        memory while no writer changed the registry (`registry.RegistryCache`)."""
         with self.reading():
-            return self.registry.all()
+            return REGISTRY_CACHE.entries(self.client, self.where, self.info.registry_collection)
 
     # -- reading: frames -----------------------------------------------------
 

@@ -6,6 +6,11 @@ almost as slowly (~80 ms). A search within a few episodes instead reads those
 videos' vectors from small files here and ranks them exactly in numpy
 (well under a millisecond per episode).
 
+`index` writes a video's file when it registers the video (from the frames
+it just stored, `FrameStore.mark_indexed`), so even its first search reads
+no Chroma; a missing file (an index built before, a server index searched
+from another machine, a deleted folder) is fetched from Chroma once.
+
 The copy is derived, never the source of truth: a file is named by the video
 id, its content hash and its frame count from the registry, so a re-indexed
 or changed video simply misses the cache and is fetched from Chroma again,

@@ -64,7 +64,7 @@ class Engine:
         self._stack = contextlib.ExitStack()
         opened = self._stack.enter_context(open_index(location))
         self.encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, precision=precision)
-        self.store = opened.for_reading(self.encoder.info)
+        self.store = opened.for_reading(self.encoder.info, many_searches=True)
         self.texts = KeptTexts(self.encoder)
         self._using = threading.Lock()  # one request at a time uses the model and the store (which a reopening swaps)
         self._seen = self._written()
@@ -93,7 +93,7 @@ class Engine:
         self._stack.close()
         forget_client(self.location.db)
         self._stack = contextlib.ExitStack()
-        self.store = self._stack.enter_context(open_index(self.location)).for_reading(self.encoder.info)
+        self.store = self._stack.enter_context(open_index(self.location)).for_reading(self.encoder.info, many_searches=True)
         self._seen = self._written()
         self._opened_at = time.monotonic()
 

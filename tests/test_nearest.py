@@ -4,12 +4,14 @@ filter) returns exactly the filtered top n of a real Chroma store, and the cache
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
 
 from scenegrep.pipeline import nearest
 from scenegrep.pipeline.encode import ModelInfo
+from scenegrep.pipeline.frame_matrix import forget_held_copies
 from scenegrep.pipeline.nearest import nearest_frames
 from scenegrep.pipeline.records import Video
 from scenegrep.pipeline.index_access import Location, open_index
@@ -39,8 +41,10 @@ def archive(tmp_path):
         writer.add_frames(video, list(times), vectors)
         writer.mark_indexed(video, FRAMES, {"size": 1, "mtime_ns": 1, "hash": "h1", "duration": FRAMES * 2.0})
         truth[video.video_id] = (video, vectors)
+    assert len(os.listdir(writer.cache.folder)) == VIDEOS  # written at index time …
+    shutil.rmtree(writer.cache.folder)  # … and gone, as for an index searched from another machine
     with open_index(where) as opened:
-        store = opened.for_reading(model)
+        store = opened.for_reading(model, many_searches=True)
     return store, writer, truth, rng
 
 
@@ -73,12 +77,14 @@ class Spy:
 
 def force_way(way: str, monkeypatch) -> None:
     """Make the planner choose `way` for any filtered search of this small store."""
-    exact_max, overfetch_max = {"exact": (10**6, 10**6), "overfetch": (0, 10**6), "index": (0, 0)}[way]
+    exact_max, overfetch_max, matrix_max = {"exact": (10**6, 10**6, 10**6), "overfetch": (0, 10**6, 10**6),
+                                            "matrix": (0, 0, 10**6), "index": (0, 0, 0)}[way]
     monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", exact_max)
     monkeypatch.setattr(nearest, "OVERFETCH_MAX", overfetch_max)
+    monkeypatch.setattr(nearest, "MATRIX_MAX_FRAMES", matrix_max)
 
 
-@pytest.mark.parametrize("way", ["exact", "overfetch", "index"])
+@pytest.mark.parametrize("way", ["exact", "overfetch", "matrix", "index"])
 def test_each_way_returns_the_filtered_top_n(way, archive, monkeypatch):
     store, _, truth, rng = archive
     force_way(way, monkeypatch)
@@ -93,7 +99,7 @@ def test_each_way_returns_the_filtered_top_n(way, archive, monkeypatch):
         assert np.allclose([hit.score for hit in hits], [score for score, *_ in expected], atol=1e-5)
         assert all(np.allclose(hit.vector, vector, atol=1e-6) for hit, (*_, vector) in zip(hits, expected))
         assert all(hit.path == f"/archive/{hit.episode}.mp4" for hit in hits)
-    assert set(spy.calls) == {{"exact": "frames_of", "overfetch": "nearest", "index": "query"}[way]}
+    assert set(spy.calls) == {{"exact": "frames_of", "overfetch": "nearest", "matrix": "frames_of", "index": "query"}[way]}
 
 
 def search_one_episode(store, rng, episode: str):
@@ -127,6 +133,30 @@ def test_the_exact_way_keeps_a_cache_that_follows_the_registry(archive):
     assert len(os.listdir(store.cache.folder)) == 2
     assert store.cache.forget_others(videos) == 1  # what `prune` does: the stale file goes
     assert len(os.listdir(store.cache.folder)) == 1
+
+
+def test_indexing_writes_each_videos_copy_so_its_first_filtered_search_asks_chroma_nothing(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    where = Location(db=str(tmp_path / "db"))
+    model = ModelInfo(name="synthetic", fingerprint="synthetic01", dim=DIM)
+    with open_index(where, write=True) as opened:
+        writer = opened.for_writing(model, 2.0)
+    video = Video(path="/archive/ep0.mp4", episode="ep0", video_id="0" * 16)
+    vectors = _unit(rng.standard_normal((FRAMES, DIM)))
+    times = np.arange(FRAMES) * 2.0 + 1e-7  # written in two batches, in any order; times as frame ids round them
+    writer.add_frames(video, list(times[25:]), vectors[25:])
+    writer.add_frames(video, list(times[:25]), vectors[:25])
+    writer.mark_indexed(video, FRAMES, {"size": 1, "mtime_ns": 1, "hash": "h1", "duration": FRAMES * 2.0})
+    with open_index(where) as opened:
+        store = opened.for_reading(model)
+    spy = Spy(store, monkeypatch)
+    monkeypatch.setattr(store, "fetch_frames", lambda entries: entries and pytest.fail("asked Chroma for a copy written at index time") or iter(()))
+    videos = store.indexed_videos()
+    hits = nearest_frames(store, vectors[7], 3, videos, videos)
+    assert hits[0].t == 14.0 and spy.calls == ["frames_of"]
+    cached_times, cached_vectors = store.cache.load(videos[0], DIM)
+    assert np.array_equal(cached_times, np.arange(FRAMES) * 2.0) and np.array_equal(cached_vectors, vectors)
+    assert store.cache.inspect(videos[0], DIM, *next(iter(store.frames_of(videos).values()))) is False
 
 
 def test_a_damaged_video_is_searched_but_not_cached(archive):
@@ -176,7 +206,7 @@ def test_overfetch_below_the_whole_collection_and_its_fallback_stay_exact(archiv
             assert set(spy.calls) == answered_by
 
 
-@pytest.mark.parametrize("way", ["exact", "overfetch", "index"])
+@pytest.mark.parametrize("way", ["exact", "overfetch", "matrix", "index"])
 def test_a_filter_matching_every_episode_still_leaves_out_unregistered_frames(way, archive, monkeypatch):
     store, writer, truth, rng = archive
     force_way(way, monkeypatch)
@@ -199,6 +229,7 @@ def test_a_damaged_cache_file_is_fetched_again(archive):
     for damage in (b"", open(path, "rb").read()[:100]):  # empty, and cut short
         with open(path, "wb") as fh:
             fh.write(damage)
+        forget_held_copies()  # as a new process: the file is read again
         assert nearest_frames(store, query, 5, videos, chosen) == first
         assert os.path.getsize(path) > 1000  # written whole again
 
@@ -216,7 +247,7 @@ def test_server_urls_name_one_cache_folder_however_they_are_written(tmp_path, mo
     assert cache_folder(location(str(tmp_path / "db"), None), "sg-x") == str(tmp_path / "db" / "vectors" / "sg-x")
 
 
-@pytest.mark.parametrize("way", ["exact", "overfetch", "index"])
+@pytest.mark.parametrize("way", ["exact", "overfetch", "matrix", "index"])
 def test_unregistered_frames_that_rank_first_never_cost_a_filtered_search_its_n_hits(way, archive, monkeypatch):
     """Frames of a video still being indexed rank first, pass Chroma's filter and are dropped
     afterwards: the search still returns exactly the filtered top n of the registered videos."""
@@ -252,8 +283,89 @@ def test_a_cache_file_that_is_not_exactly_its_video_is_never_used(damage, archiv
     }[damage]
     with open(path, "wb") as fh:
         np.savez(fh, **saved)
+    forget_held_copies()  # as a new process: the file is read again
     assert store.cache.load(chosen[0], DIM) is None
     assert not os.path.exists(path)  # a rejected file is deleted …
     assert nearest_frames(store, query, 5, videos, chosen) == first
     times, vectors = store.cache.load(chosen[0], DIM)  # … and written whole again from the index
     assert np.allclose(vectors, truth[chosen[0].video_id][1])
+
+
+@pytest.fixture
+def many_videos(tmp_path):
+    """40 registered videos of 60 random frames (one every 2 s), their cached copies gone, and the truth."""
+    rng = np.random.default_rng(11)
+    where = Location(db=str(tmp_path / "db"))
+    model = ModelInfo(name="synthetic", fingerprint="synthetic01", dim=DIM)
+    with open_index(where, write=True) as opened:
+        writer = opened.for_writing(model, 2.0)
+    times = np.arange(60) * 2.0
+    truth = {}
+    for i in range(40):
+        video = Video(path=f"/archive/ep{i}.mp4", episode=f"ep{i}", video_id=f"{i:016x}")
+        vectors = _unit(rng.standard_normal((60, DIM)))
+        writer.add_frames(video, list(times), vectors)
+        writer.mark_indexed(video, 60, {"size": 1, "mtime_ns": 1, "hash": "h1", "duration": 120.0})
+        truth[video.episode] = vectors
+    shutil.rmtree(writer.cache.folder)  # the first window search fills the copies from Chroma
+    with open_index(where) as opened:
+        store = opened.for_reading(model, many_searches=True)
+    return store, writer, truth, rng
+
+
+def brute_force(truth, query, n, episodes, start, end):
+    """(episode, t) of the best n frames of `episodes` within [start, end], by numpy over every frame."""
+    rows = [(float(vectors[i] @ query), episode, i * 2.0) for episode, vectors in truth.items() if episode in episodes
+            for i in range(len(vectors)) if (start is None or i * 2.0 >= start) and (end is None or i * 2.0 <= end)]
+    rows.sort(key=lambda row: -row[0])
+    return [(episode, t) for _, episode, t in rows[:n]], [score for score, *_ in rows[:n]]
+
+
+@pytest.mark.parametrize("pattern, start, end, n", [
+    ("*", None, 6.0, 100),  # --to 0:06 over every video
+    ("*", 112.0, None, 100),  # --from 1:52 over every video
+    ("ep1*", None, 10.0, 50),  # --episode 'ep1*' --to 0:10: a window in a few series
+])
+def test_a_window_too_narrow_to_over_fetch_is_ranked_exactly_in_the_frame_matrix(pattern, start, end, n, many_videos,
+                                                                                     monkeypatch):
+    """Windows that used to fall back to Chroma's `where` (too few frames kept to over-fetch
+    for, too many videos to read one by one) return exactly what brute force returns."""
+    import fnmatch
+
+    store, _, truth, rng = many_videos
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)  # scaled to this archive: the rule is under test, not the size
+    videos = store.indexed_videos()
+    chosen = None if pattern == "*" else [entry for entry in videos if fnmatch.fnmatchcase(entry.episode, pattern)]
+    assert nearest.plan(n, videos, chosen, start, end).way == "matrix"
+    # What every search did before the matrix, and a one-off search (the CLI's) still does: Chroma's `where`.
+    assert nearest.plan(n, videos, chosen, start, end, matrix=False).way == "index"
+    spy = Spy(store, monkeypatch)
+    episodes = {entry.episode for entry in (chosen or videos)}
+    for _ in range(5):
+        query = _unit(rng.standard_normal((1, DIM)))[0]
+        hits = nearest_frames(store, query, n, videos, chosen, start, end, with_vectors=True)
+        expected, scores = brute_force(truth, query, n, episodes, start, end)
+        assert [(hit.episode, hit.t) for hit in hits] == expected
+        assert np.allclose([hit.score for hit in hits], scores, atol=1e-5)
+        assert all(np.allclose(hit.vector, truth[hit.episode][round(hit.t / 2)], atol=1e-6) for hit in hits)
+    assert "query" not in spy.calls and "nearest" not in spy.calls
+
+
+def test_the_frame_matrix_follows_the_registry_and_never_serves_a_replaced_video(many_videos, monkeypatch):
+    store, writer, truth, rng = many_videos
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)
+    query = _unit(rng.standard_normal((1, DIM)))[0]
+    videos = store.indexed_videos()
+    nearest_frames(store, query, 100, videos, None, None, 6.0)  # builds the matrix
+    # ep3 indexed again with other content; ep4 pruned: the next search sees both.
+    replaced = _unit(np.stack([query] * 60) + 0.01 * rng.standard_normal((60, DIM)))
+    video = Video(path="/archive/ep3.mp4", episode="ep3", video_id=f"{3:016x}")
+    writer.add_frames(video, list(np.arange(60) * 2.0), replaced)
+    writer.mark_indexed(video, 60, {"size": 1, "mtime_ns": 2, "hash": "h2", "duration": 120.0})
+    writer.remove_video(f"{4:016x}")
+    truth = {**truth, "ep3": replaced}
+    del truth["ep4"]
+    videos = store.indexed_videos()
+    hits = nearest_frames(store, query, 100, videos, None, None, 6.0)
+    assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
+    assert hits[0].episode == "ep3" and "ep4" not in {hit.episode for hit in hits}

@@ -1,0 +1,198 @@
+"""Every registered frame's vector in one matrix in memory, for exact search within narrow windows over many videos.
+
+A time window across the whole archive (`--to 0:10`: the first seconds of
+every video) keeps too few frames for over-fetching from the HNSW index
+(`pipeline/nearest.py`) and too many videos for reading their files one by
+one; Chroma's own `where` filter scans every frame's metadata (~290 ms at a
+million frames). Here the frames of all registered videos sit in one float32
+matrix, video after video, each video's frames sorted by time: a window is a
+mask over the times, and the frames it keeps are ranked exactly in numpy.
+
+The matrix is built from the local vector copies (`pipeline/vector_cache.py`,
+written at index time; fetched from Chroma and saved when missing) the first
+time a search needs it, once per process, and kept while the registry does
+not change; a change reuses the rows of the videos still registered and
+unchanged, so it is rebuilt, not regrown: its size follows the registry, never
+the number of searches. It holds 2 KB per 512-d frame: 2 GB per million frames.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .registry import VideoEntry
+
+
+@dataclass
+class FrameMatrix:
+    """The frames of `entries` (registered videos), video after video, each video's frames by time."""
+
+    entries: tuple[VideoEntry, ...]
+    offsets: np.ndarray  # row where each entry's frames start; one more at the end: the row count
+    times: np.ndarray  # float64, one per row
+    vectors: np.ndarray  # float32, (rows, dim)
+
+    def rows_of(self, chosen: Sequence[VideoEntry] | None, start: float | None, end: float | None) -> np.ndarray:
+        """The rows of the `chosen` entries (None: all) at times `start` ≤ t ≤ `end`, in row order."""
+        keep = np.ones(len(self.times), bool)
+        if chosen is not None:
+            wanted = {entry.video_id for entry in chosen}
+            per_video = np.fromiter((entry.video_id in wanted for entry in self.entries), bool, len(self.entries))
+            keep = np.repeat(per_video, np.diff(self.offsets))
+        if start is not None:
+            keep &= self.times >= start
+        if end is not None:
+            keep &= self.times <= end
+        if start is None and end is None:
+            keep &= ~np.isnan(self.times)  # (a window's comparisons leave out unfilled rows already)
+        return np.flatnonzero(keep)
+
+    def owner_of(self, rows: np.ndarray) -> np.ndarray:
+        """The index into `entries` of each of `rows`."""
+        return np.searchsorted(self.offsets, rows, side="right") - 1
+
+    def video(self, entry: VideoEntry) -> tuple[np.ndarray, np.ndarray] | None:
+        """(times, vectors) of `entry` as views into the matrix, or None when it is
+        not held as it is now or not whole (a damaged video)."""
+        index = self._index().get(_identity(entry))
+        if index is None:
+            return None
+        first, last = self.offsets[index], self.offsets[index + 1]
+        if np.isnan(self.times[first:last]).any():
+            return None
+        return self.times[first:last], self.vectors[first:last]
+
+    def identities(self) -> list[tuple]:
+        """What names each entry's frames (see `_identity`), in order."""
+        found = getattr(self, "_identities", None)
+        if found is None:
+            found = [_identity(entry) for entry in self.entries]
+            self._identities = found
+        return found
+
+    def _index(self) -> dict[tuple, int]:
+        found = getattr(self, "_by_identity", None)
+        if found is None:
+            found = {_identity(entry): i for i, entry in enumerate(self.entries)}
+            self._by_identity = found
+        return found
+
+
+_HELD: dict[tuple[str, str], FrameMatrix] = {}
+"""One matrix per index (where, collection) in this process."""
+
+RECENT_MAX_FRAMES = 100_000
+"""Frames of single videos (read for a search within a few episodes, or for
+the neighbours of over-fetched candidates) kept in memory besides the matrix,
+the least recently used dropped first: 200 MB at 512-d. Reading a video's
+file costs 1-6 ms (zip checksums, validation): a server searching the same
+episodes again reads none."""
+
+_RECENT: "OrderedDict[tuple, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+
+
+def frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix:
+    """The matrix of the registered `entries` of `store` (a FrameStore), built
+    or brought up to date with the registry when it changed since.
+    Raises DamagedIndexError when a video must be fetched and Chroma cannot read it."""
+    key = (store.where, store.info.collection)
+    held = _HELD.get(key)
+    identities = [_identity(entry) for entry in entries]
+    if held is not None and held.identities() == identities:
+        return held
+    _HELD.pop(key, None)  # the old one is freed while the new one is built, where nothing else holds it
+    built = _build(store, list(entries), held)
+    _HELD[key] = built
+    return built
+
+
+def held_frame_matrix(store) -> FrameMatrix | None:
+    """The matrix of `store` this process holds (as last built), or None."""
+    return _HELD.get((store.where, store.info.collection))
+
+
+def local_copies(store, entries: Sequence[VideoEntry], files: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(times, vectors) by video id of those registered `entries` this process
+    holds (the matrix, or a recently read video) or, with `files`, finds in the
+    vector cache: never asking Chroma. Only whole, unchanged videos: a held copy
+    is named by the video's id, content hash and frame count."""
+    matrix = _HELD.get((store.where, store.info.collection))
+    found = {}
+    for entry in entries:
+        key = (store.where, store.info.collection, *_identity(entry))
+        local = matrix.video(entry) if matrix is not None else None
+        if local is None:
+            local = _RECENT.get(key)
+            if local is not None:
+                _RECENT.move_to_end(key)
+        if local is None and files and store.cache is not None:
+            local = store.cache.load(entry, store.info.dim)
+            if local is not None:
+                remember(store, entry, *local)
+        if local is not None:
+            found[entry.video_id] = local
+    return found
+
+
+def remember(store, entry: VideoEntry, times: np.ndarray, vectors: np.ndarray) -> None:
+    """Keep a whole video's frames among the recent ones (RECENT_MAX_FRAMES),
+    in a process that searches many times (`store.many_searches`)."""
+    if not store.many_searches or len(times) != entry.frames or entry.frames > RECENT_MAX_FRAMES:
+        return
+    _RECENT[(store.where, store.info.collection, *_identity(entry))] = (times, vectors)
+    while sum(len(times) for times, _ in _RECENT.values()) > RECENT_MAX_FRAMES:
+        _RECENT.popitem(last=False)
+
+
+def forget_held_copies() -> None:
+    """Drop every matrix and recent video this process holds, as a new process starts."""
+    _HELD.clear()
+    _RECENT.clear()
+
+
+def _build(store, entries: list[VideoEntry], previous: FrameMatrix | None) -> FrameMatrix:
+    offsets = np.zeros(len(entries) + 1, np.int64)
+    np.cumsum([entry.frames for entry in entries], out=offsets[1:])
+    times = np.full(int(offsets[-1]), np.nan)  # NaN: a row no stored frame filled (a damaged video's missing frames)
+    vectors = np.zeros((int(offsets[-1]), store.info.dim), np.float32)
+    missing = []
+    for i, entry in enumerate(entries):
+        found = previous.video(entry) if previous is not None else None
+        if found is None:
+            missing.append(entry)
+        else:
+            times[offsets[i]:offsets[i + 1]], vectors[offsets[i]:offsets[i + 1]] = found
+    del previous
+    position = {entry.video_id: i for i, entry in enumerate(entries)}
+    for group in _groups(missing):
+        for video_id, (video_times, video_vectors) in store.frames_of(group).items():
+            first = offsets[position[video_id]]
+            count = min(len(video_times), offsets[position[video_id] + 1] - first)
+            times[first:first + count], vectors[first:first + count] = video_times[:count], video_vectors[:count]
+    return FrameMatrix(tuple(entries), offsets, times, vectors)
+
+
+LOAD_GROUP_FRAMES = 50_000
+"""Frames read per `frames_of` call while building: bounds the memory held
+twice (the group's arrays and their place in the matrix)."""
+
+
+def _groups(entries: list[VideoEntry]):
+    group, size = [], 0
+    for entry in entries:
+        if group and size + entry.frames > LOAD_GROUP_FRAMES:
+            yield group
+            group, size = [], 0
+        group.append(entry)
+        size += entry.frames
+    if group:
+        yield group
+
+
+def _identity(entry: VideoEntry) -> tuple:
+    """What names one video's frames exactly: the same id, content hash and frame count mean the same frames."""
+    return entry.video_id, entry.hash, entry.frames
