@@ -101,7 +101,9 @@ def videos(annotations, every, snap, wait, db, chroma_url, model, device, as_jso
         opened = stack.enter_context(open_index(place, write=True, wait=wait, on_wait=say_waiting))  # it indexes
         encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device)
         store = opened.for_writing(encoder.info, every)
-        for result in index_videos([video_for(v["path"]) for v in annotated], encoder, store):
+        indexing = stack.enter_context(contextlib.closing(index_videos([video_for(v["path"]) for v in annotated],
+                                                                       encoder, store)))
+        for result in indexing:
             for warning in result.warnings:
                 click.echo(f"scenegrep: warning: {shown(result.video.path)}: {warning}", err=True)
             if result.status == "failed":

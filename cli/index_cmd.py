@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -82,9 +83,9 @@ def index(paths, every, batch_size, sampling, workers, prune, wait, db, chroma_u
                               precision=precision)
         store = opened.for_writing(encoder.info, every)
         try:
-            with TqdmProgress(len(videos)) as progress:
-                for result in index_videos(videos, encoder, store, progress, sampling=sampling,
-                                           workers=workers):
+            with TqdmProgress(len(videos)) as progress, contextlib.closing(  # Ctrl-C here stops it too
+                    index_videos(videos, encoder, store, progress, sampling=sampling, workers=workers)) as indexing:
+                for result in indexing:
                     results.append(result)
                     for warning in result.warnings:
                         progress.write(f"scenegrep: warning: {shown(result.video.path)}: {shown(warning)}")

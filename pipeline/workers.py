@@ -11,6 +11,7 @@ window), so memory stays bounded however long the videos are.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import threading
@@ -129,6 +130,9 @@ class DecodePool:
         with self._lock:
             if not self._pool and not self._closed:
                 self._pool = [_Worker(self._context, self._decode) for _ in range(self.workers)]
+                # Closed at exit before multiprocessing's own handler terminates daemon children: that
+                # one would leave the dispatcher replacing the workers it kills, and outliving the command.
+                atexit.register(self.close)
 
     @property
     def pids(self) -> list[int]:
@@ -318,6 +322,7 @@ class DecodePool:
                 return
             self._closed = True
             self._lock.notify_all()
+        atexit.unregister(self.close)
         self._thread.join()
         for worker in self._pool:
             if worker.segment is not None:

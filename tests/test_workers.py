@@ -255,6 +255,31 @@ def test_the_indexer_numbers_videos_in_the_order_it_consumes_them(tmp_path, tiny
     assert [pool.submitted[n] for n in numbers] == [v.path for v in videos]
 
 
+def test_a_pool_left_open_at_exit_stops_its_workers_before_multiprocessing_kills_them(tmp_path):
+    """A command interrupted outside the indexing generator exits without closing its pool:
+    multiprocessing's exit handler then terminated the workers one by one, and the dispatcher,
+    still running, started replacements that outlived the command."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "left_open.py"
+    script.write_text(
+        "import atexit, multiprocessing, sys\n"
+        "from scenegrep.pipeline.workers import DecodePool\n"
+        "atexit.register(lambda: print('children at exit:', len(multiprocessing.active_children()), flush=True))\n"
+        "pool = DecodePool(2)\n"
+        "pool.start()\n"
+        "print('workers:', *pool.pids, flush=True)\n"
+        "sys.exit(0)  # the pool is never closed by this script\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    pids = [int(pid) for pid in lines[0].split()[1:]]
+    assert len(pids) == 2
+    assert lines[-1] == "children at exit: 0"  # closed by the pool's own exit handler, which runs first
+    assert not [pid for pid in pids if alive(pid)]
+
+
 # -- the command -----------------------------------------------------------------------------
 
 
