@@ -207,15 +207,14 @@ def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
 def _from_matrix(store, embedding, n, videos, chosen, start, end, with_vectors) -> list[Hit]:
     """The exact filtered top n, ranked in the matrix of every registered frame."""
     matrix = frame_matrix(store, videos)
-    rows = matrix.rows_of(None if len(chosen) == len(videos) else chosen, start, end)
+    keep = matrix.kept(None if len(chosen) == len(videos) else chosen, start, end)
+    rows, scores = matrix.scores(keep, np.asarray(embedding, np.float32))
     if not len(rows):
         return []
-    vectors = np.take(matrix.vectors, rows, axis=0)
-    scores = vectors @ np.asarray(embedding, np.float32)
     best = _top(scores, n)
     owners = matrix.owner_of(rows[best])
     return [Hit(matrix.entries[owner].episode, matrix.entries[owner].path, float(matrix.times[rows[index]]),
-                float(scores[index]), vectors[index].copy() if with_vectors else None)
+                float(scores[index]), matrix.vectors[rows[index]].copy() if with_vectors else None)
             for index, owner in zip(best, owners)]
 
 

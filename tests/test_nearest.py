@@ -321,17 +321,22 @@ def brute_force(truth, query, n, episodes, start, end):
     return [(episode, t) for _, episode, t in rows[:n]], [score for score, *_ in rows[:n]]
 
 
+@pytest.mark.parametrize("scoring", ["gathered", "in place"])
 @pytest.mark.parametrize("pattern, start, end, n", [
     ("*", None, 6.0, 100),  # --to 0:06 over every video
     ("*", 112.0, None, 100),  # --from 1:52 over every video
     ("ep1*", None, 10.0, 50),  # --episode 'ep1*' --to 0:10: a window in a few series
 ])
-def test_a_window_too_narrow_to_over_fetch_is_ranked_exactly_in_the_frame_matrix(pattern, start, end, n, many_videos,
-                                                                                     monkeypatch):
+def test_a_window_too_narrow_to_over_fetch_is_ranked_exactly_in_the_frame_matrix(pattern, start, end, n, scoring,
+                                                                                     many_videos, monkeypatch):
     """Windows that used to fall back to Chroma's `where` (too few frames kept to over-fetch
-    for, too many videos to read one by one) return exactly what brute force returns."""
+    for, too many videos to read one by one) return exactly what brute force returns, whether
+    the matrix gathers the kept rows or scores each video's run of them where it lies."""
     import fnmatch
 
+    from scenegrep.pipeline import frame_matrix
+
+    monkeypatch.setattr(frame_matrix, "SCORE_IN_PLACE_MIN_RUN", 10**9 if scoring == "gathered" else 1)
     store, _, truth, rng = many_videos
     monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)  # scaled to this archive: the rule is under test, not the size
     videos = store.indexed_videos()
