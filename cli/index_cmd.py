@@ -175,8 +175,10 @@ def _ran_on(encoder) -> str:
 
 
 def _ran_on_cluster(cluster) -> str:
-    if not cluster.encoders:
+    if not cluster.address:
         return "Ray not contacted: nothing to encode"
+    if not cluster.encoders:
+        return f"Ray {cluster.address}: no encoder started, nothing left to encode"
     return (f"Ray {cluster.address}: {cluster.nodes} node(s), {cluster.cpus:g} CPU(s), {cluster.gpus:g} GPU(s), "
             f"{cluster.encoders} encoder(s) on {cluster.device}, precision: {cluster.precision}; "
             f"{cluster.retried} segment(s) resubmitted")

@@ -232,10 +232,9 @@ class _Run:
         self._whole = ray.remote(num_cpus=1, max_retries=DECODE_RETRIES)(sample_whole)
         actor_resources = {"num_gpus": 1, "num_cpus": 0} if self.use_gpus else {"num_cpus": ENCODER_CPUS}
         self._encoder_class = ray.remote(max_restarts=0, **actor_resources)(FrameEncoder)
-        wanted = int(stats.gpus) if self.use_gpus else max(1, min(stats.nodes, int(stats.cpus) // 2))
-        self.encoders: list = []
-        self._start_encoders(wanted)
-        encoder_cpus = 0 if self.use_gpus else ENCODER_CPUS * len(self.encoders)
+        self.wanted_encoders = int(stats.gpus) if self.use_gpus else max(1, min(stats.nodes, int(stats.cpus) // 2))
+        self.encoders: list = []  # started once the files are checked and something is left to encode
+        encoder_cpus = 0 if self.use_gpus else ENCODER_CPUS * self.wanted_encoders
         self.slots = max(1, int(stats.cpus - encoder_cpus))
         self.in_flight_limit = SEGMENTS_IN_FLIGHT_PER_SLOT * self.slots
         self._next_encoder = 0
@@ -305,6 +304,8 @@ class _Run:
         of_job = {id(w.job): w for w in work}
         order: list[VideoResult | _VideoWork] = [of_job.get(id(job), job) for job in decided]
         to_plan = [w for w in work if w.result is None]
+        if to_plan:
+            self._start_encoders(self.wanted_encoders)
         planning: dict = {}  # plan ref → work
         running: dict = {}  # encode ref → (work, segment, decode ref, attempt)
         queued: list[tuple[_VideoWork, Segment]] = []  # segments waiting for a place in flight

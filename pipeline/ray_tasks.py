@@ -89,7 +89,13 @@ def unseen(files: list[tuple[str, int]]) -> tuple[str, list[tuple[str, str]]]:
             continue
         if seen != size:
             missing.append((path, f"{seen} bytes here, {size} where the index runs: another file at the same path"))
-    return Worker.here("check").node, missing
+    try:
+        import ray
+
+        node = f"{ray.util.get_node_ip_address()} ({ray.get_runtime_context().get_node_id()[:8]})"
+    except Exception:  # outside Ray
+        node = socket.gethostname()
+    return node, missing
 
 
 def plan_video(path: str) -> VideoPlan:

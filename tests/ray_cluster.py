@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,6 +97,13 @@ class RayCluster:
             time.sleep(1.0)
         raise RuntimeError(f"the Ray cluster did not reach {nodes} node(s) in {START_TIMEOUT:.0f} s: {self.log(0)[-2000:]}")
 
+    def add_node(self, cpus: int) -> int:
+        """Start one more node with `cpus` CPUs; returns its index once it has joined."""
+        port = int(self.address.rsplit(":", 1)[1])
+        self.nodes.append(self._start_node(len(self.nodes), cpus, port))
+        self._wait_for(sum(node.poll() is None for node in self.nodes))
+        return len(self.nodes) - 1
+
     def alive_nodes(self) -> int:
         """Nodes the head counts alive (asked with `ray list`-free means: a tiny driver script)."""
         script = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False);"
@@ -131,6 +139,7 @@ class RayCluster:
                 pass
             _signal_session(node, signal.SIGKILL)  # anything the node left behind (workers of a killed raylet)
             node.wait()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self) -> "RayCluster":
         return self
