@@ -199,7 +199,8 @@ def _per_worker(cluster) -> list[str]:
 def _cluster_json(cluster) -> dict:
     return {
         "address": cluster.address, "nodes": cluster.nodes, "cpus": cluster.cpus, "gpus": cluster.gpus,
-        "encoders": cluster.encoders, "resubmitted": cluster.retried,
+        "encoders": cluster.encoders, "resubmitted": cluster.retried, "segments": cluster.segments,
+        "in_flight_limit": cluster.in_flight_limit, "peak_in_flight": cluster.peak_in_flight,
         "workers": [{"kind": t.worker.kind, "node": t.worker.node, "pid": t.worker.pid, "segments": t.segments,
                      "frames": t.frames, "video_seconds": round(t.video_seconds, 3),
                      "busy_seconds": round(t.busy_seconds, 3)} for t in cluster.workers.values()],

@@ -115,6 +115,9 @@ class ClusterStats:
     device: str = ""
     precision: str = ""
     retried: int = 0  # segments the driver submitted again
+    segments: int = 0  # segments planned
+    in_flight_limit: int = 0  # segments allowed out on the cluster at once (back-pressure)
+    peak_in_flight: int = 0
     workers: dict[Worker, WorkerTotals] = field(default_factory=dict)
 
     def count(self, worker: Worker, frames: int, video_seconds: float, seconds: float) -> None:
@@ -142,6 +145,7 @@ def connect(address: str | None):
     if ray.is_initialized():
         return ray
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    _notices_to_stderr(ray)
     options = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
     if address is None:
         options["include_dashboard"] = False
@@ -236,7 +240,7 @@ class _Run:
         self.encoders: list = []  # started once the files are checked and something is left to encode
         encoder_cpus = 0 if self.use_gpus else ENCODER_CPUS * self.wanted_encoders
         self.slots = max(1, int(stats.cpus - encoder_cpus))
-        self.in_flight_limit = SEGMENTS_IN_FLIGHT_PER_SLOT * self.slots
+        self.in_flight_limit = stats.in_flight_limit = SEGMENTS_IN_FLIGHT_PER_SLOT * self.slots
         self._next_encoder = 0
         self._nodes_asked = time.monotonic()
 
@@ -369,6 +373,7 @@ class _Run:
         item.segments = ([Segment(0, None, None, 0.0)] if item.whole
                          else plan_segments(plan.keyframes, self.every, plan.duration, self.slots))
         item.rule = GridRule(self.every)
+        self.stats.segments += len(item.segments)
         self.progress.start(item.video, plan.duration)
         return list(item.segments)
 
@@ -379,6 +384,7 @@ class _Run:
                        else self._decode.remote(path, segment.start_pts, segment.end_pts, self.every, item.size))
         actor = self._encoder()
         running[actor.encode.remote(decoded)] = (item, segment, decoded, attempt, actor)
+        self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(running))
 
     def _segment_done(self, running: dict, ref) -> None:
         from ray.exceptions import RayActorError, RayTaskError
@@ -470,6 +476,23 @@ class _Run:
 
     def close(self) -> None:
         self.writer.close(wait=not self.writer.failed)
+
+
+def _notices_to_stderr(ray) -> None:
+    """Ray's driver prints the cluster's notices ("(raylet) Task decode_segment failed. There are 3
+    retries remaining, so the task will be retried") on stdout, where `index --json` writes its
+    report: they go to stderr instead, beside the progress bar. Ray has no setting for this; its
+    printer is replaced where it is looked up, and left alone if a later Ray moved it."""
+    worker = getattr(getattr(ray, "_private", None), "worker", None)
+    printer = getattr(worker, "print_to_stdstream", None)
+    if printer is None or getattr(printer, "to_stderr", False):
+        return
+
+    def to_stderr(data, *args, **kwargs):
+        return printer({**data, "is_err": True}, *args, **kwargs)
+
+    to_stderr.to_stderr = True
+    worker.print_to_stdstream = to_stderr
 
 
 def unseen_reason(where: list[str]) -> str:

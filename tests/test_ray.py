@@ -105,6 +105,8 @@ def test_a_ray_run_builds_the_same_index_as_one_machine(kind, cluster, reference
     assert report["counts"]["indexed"] == 3 and report["ray"]["nodes"] == 2
     kinds = {worker["kind"] for worker in report["ray"]["workers"]}
     assert kinds == {"decode", "encode"}  # per-worker throughput for the summary
+    flow = report["ray"]  # back-pressure: never more segments out than the limit, which held some back
+    assert 0 < flow["peak_in_flight"] <= flow["in_flight_limit"] < flow["segments"]
     assert_same_index(backend, reference)
     assert searches(run_cli, backend) == searches(run_cli, reference)
 
