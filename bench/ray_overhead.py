@@ -38,13 +38,22 @@ from index_speed import make_video, vit_b32  # noqa: E402
 from ray_cluster import RayCluster  # noqa: E402
 
 
-def index(paths: list[str], model: str, every: float, db: str, *extra: str) -> dict:
-    """One whole `scenegrep index` process: wall seconds and its --json report."""
+RUN_TIMEOUT = 900.0
+"""Seconds one run may take before it is reported as hung (and the bench goes on)."""
+
+
+def index(paths: list[str], model: str, every: float, db: str, *extra: str) -> dict | None:
+    """One whole `scenegrep index` process: wall seconds and its --json report; None when it hung."""
     shutil.rmtree(db, ignore_errors=True)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "scenegrep.cli", "index", *paths, "--model", model, "--every",
-                             str(every), "--db", db, "--json", *extra], capture_output=True, text=True,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"})
+    try:
+        result = subprocess.run([sys.executable, "-m", "scenegrep.cli", "index", *paths, "--model", model, "--every",
+                                 str(every), "--db", db, "--json", *extra], capture_output=True, text=True,
+                                env={**os.environ, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"},
+                                timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"   scenegrep index {' '.join(extra)}: no result in {RUN_TIMEOUT:.0f} s (hung?)", flush=True)
+        return None
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"scenegrep index {' '.join(extra)} failed: {result.stderr[-2000:]}")
@@ -77,23 +86,27 @@ def main() -> None:
           f"{os.cpu_count()} cores, model {os.path.basename(model)}")
     print(f"{'W':>2} {'run':<6} {'wall s':>7} {'video-s/s':>9} {'frames':>6}  notes")
     for workers in [int(w) for w in args.workers.split(",")]:
-        plain_fixed = index([short], model, args.every, db, "--workers", str(workers))["wall"]
-        plain = index(paths, model, args.every, db, "--workers", str(workers))
-        print(f"{workers:>2} {'plain':<6} {plain['wall']:7.1f} {video_seconds / plain['wall']:9.1f} "
-              f"{plain['report']['counts']['indexed'] and sum(v['frames'] for v in plain['report']['videos']):>6}",
-              flush=True)
+        plain_fixed = index([short], model, args.every, db, "--workers", str(workers))
+        plain = index(paths, model, args.every, db, "--workers", str(workers)) if plain_fixed else None
+        if plain:
+            plain_fixed = plain_fixed["wall"]
+            print(f"{workers:>2} {'plain':<6} {plain['wall']:7.1f} {video_seconds / plain['wall']:9.1f} "
+                  f"{sum(v['frames'] for v in plain['report']['videos']):>6}", flush=True)
         started = time.perf_counter()
         with RayCluster.start([workers + 1]) as cluster:
             cluster_start = time.perf_counter() - started
-            fixed = index([short], model, args.every, db, "--ray", cluster.address)["wall"]
+            fixed = index([short], model, args.every, db, "--ray", cluster.address)["wall"]  # a hang here is a bug
             ray = index(paths, model, args.every, db, "--ray", cluster.address)
         busy = {kind: sum(w["busy_seconds"] for w in ray["report"]["ray"]["workers"] if w["kind"] == kind)
                 for kind in ("decode", "encode")}
-        whole = ray["wall"] / plain["wall"] - 1
-        steady = (ray["wall"] - fixed) / max(plain["wall"] - plain_fixed, 1e-9) - 1
+        against = "no plain run to compare"
+        if plain:
+            whole = ray["wall"] / plain["wall"] - 1
+            steady = (ray["wall"] - fixed) / max(plain["wall"] - plain_fixed, 1e-9) - 1
+            against = (f"overhead {whole:+.0%} whole, {steady:+.0%} without each one's fixed cost "
+                       f"(plain {plain_fixed:.1f} s)")
         print(f"{workers:>2} {'ray':<6} {ray['wall']:7.1f} {video_seconds / ray['wall']:9.1f} "
-              f"{sum(v['frames'] for v in ray['report']['videos']):>6}  overhead {whole:+.0%} whole, "
-              f"{steady:+.0%} without each one's fixed cost (ray {fixed:.1f} s, plain {plain_fixed:.1f} s); cluster start {cluster_start:.1f} s; "
+              f"{sum(v['frames'] for v in ray['report']['videos']):>6}  {against}; ray's fixed {fixed:.1f} s; cluster start {cluster_start:.1f} s; "
               f"busy: decode {busy['decode']:.1f} s, encode {busy['encode']:.1f} s", flush=True)
 
 

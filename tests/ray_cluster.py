@@ -52,6 +52,7 @@ def ray_executable() -> str:
 class RayCluster:
     address: str  # host:port of the head, as `scenegrep index --ray` takes it
     temp_dir: str
+    client_address: str = ""  # ray://host:port of the head's Ray client server
     nodes: list[subprocess.Popen] = field(default_factory=list)
 
     @classmethod
@@ -60,7 +61,7 @@ class RayCluster:
         resource `node<i>` so tasks can be pinned; returns once all have joined."""
         temp_dir = temp_dir or tempfile.mkdtemp(prefix="sgray", dir="/tmp")  # Unix sockets: short paths
         port = free_port()
-        cluster = cls(f"127.0.0.1:{port}", temp_dir)
+        cluster = cls(f"127.0.0.1:{port}", temp_dir, f"ray://127.0.0.1:{free_port()}")
         try:
             for i, count in enumerate(cpus):
                 cluster.nodes.append(cluster._start_node(i, count, port))
@@ -78,7 +79,7 @@ class RayCluster:
                   "--node-ip-address", "127.0.0.1"]
         if i == 0:
             args = ["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", self.temp_dir,
-                    "--ray-client-server-port", str(free_port())]
+                    "--ray-client-server-port", self.client_address.rsplit(":", 1)[1]]
         else:
             args = ["--address", self.address]
         log = open(os.path.join(self.temp_dir, f"node{i}.log"), "ab")

@@ -99,9 +99,10 @@ def reference(tmp_path_factory):
 
 @pytest.mark.parametrize("kind", ["embedded", "server"])
 def test_a_ray_run_builds_the_same_index_as_one_machine(kind, cluster, reference, tmp_path, request, run_cli):
+    """Into --db through the head's address; into a Chroma server through the Ray client (ray://)."""
     backend = make_backend(kind, tmp_path, request)
-    report = index_json(ray_index(SAMPLE_VIDEOS, "--model", MINI_CLIP, *backend.args, "--ray", cluster.address,
-                                  "--json"))
+    address = cluster.address if kind == "embedded" else cluster.client_address
+    report = index_json(ray_index(SAMPLE_VIDEOS, "--model", MINI_CLIP, *backend.args, "--ray", address, "--json"))
     assert report["counts"]["indexed"] == 3 and report["ray"]["nodes"] == 2
     kinds = {worker["kind"] for worker in report["ray"]["workers"]}
     assert kinds == {"decode", "encode"}  # per-worker throughput for the summary
@@ -110,8 +111,13 @@ def test_a_ray_run_builds_the_same_index_as_one_machine(kind, cluster, reference
     assert_same_index(backend, reference)
     assert searches(run_cli, backend) == searches(run_cli, reference)
 
-    again = index_json(ray_index(SAMPLE_VIDEOS, "--model", MINI_CLIP, *backend.args, "--ray", "127.0.0.1:1", "--json"))
-    assert again["counts"]["unchanged"] == 3  # decided here: an unreachable cluster is never contacted
+    copy = tmp_path / "copies" / "episode_01_copy.mp4"
+    copy.parent.mkdir()
+    copy.write_bytes((SAMPLE_VIDEOS / "episode_01.mp4").read_bytes())
+    again = index_json(ray_index(SAMPLE_VIDEOS, copy, "--model", MINI_CLIP, *backend.args, "--ray", "127.0.0.1:1",
+                                 "--json"))
+    # decided here, before anything is scheduled: an unreachable cluster is never contacted
+    assert again["counts"]["unchanged"] == 3 and again["counts"]["copied"] == 1
 
 
 def test_a_killed_driver_leaves_nothing_half_registered_and_a_rerun_finishes(cluster, reference, tmp_path, run_cli):
@@ -159,6 +165,8 @@ def test_a_path_after_ray_is_refused_as_an_address_not_guessed(run_cli, tmp_path
     result = run_cli("index", "--ray", SAMPLE_VIDEOS, "--db", tmp_path / "db")
     assert result.exit_code == 2
     assert "is not a Ray address" in result.stderr and "put --ray after the paths" in result.stderr
+    both = run_cli("index", SAMPLE_VIDEOS, "--db", tmp_path / "db", "--workers", "2", "--ray", "auto")
+    assert both.exit_code == 2 and "--workers is for one machine" in both.stderr
 
 
 def test_a_node_killed_mid_run_loses_and_duplicates_no_frame(cluster, tmp_path, run_cli):
