@@ -9,6 +9,7 @@ peak RSS is its own); model loading and imports are outside every timer.
     python bench/index_speed.py                       # 2-minute 720p video, N=2 (about 4 min on 2 busy cores)
     python bench/index_speed.py --minutes 5 --every 1
     python bench/index_speed.py --rss-minutes 2,10 --height 360   # also: `scenegrep index` peak RSS by video length
+    python bench/index_speed.py --skip-main --rss-minutes 1,4 --rss-workers 1,2 --height 360   # ... with worker processes
     python bench/index_speed.py --skip-main --workers 1,2 --archive 8           # 8 videos of --minutes: scaling table
     python bench/index_speed.py --skip-main --workers 1,16 --long 22 --device cuda   # one 22-minute episode on a GPU box
 
@@ -286,13 +287,14 @@ def cold_search(db: str, model: str, tries: int = 3) -> list[float]:
     return walls
 
 
-def index_rss(path: str, model: str, every: float, db: str) -> tuple[float, float]:
-    """(wall s, peak RSS MB) of `scenegrep index PATH` in a fresh process."""
+def index_rss(path: str, model: str, every: float, db: str, workers: int) -> tuple[float, float]:
+    """(wall s, peak RSS MB) of `scenegrep index PATH --workers W` in a fresh process (its own peak: the kernel
+    reports the largest of the process and its worker processes, not their sum)."""
     import subprocess
 
     start = time.perf_counter()
     process = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "scenegrep"), "index", path, "--db", db,
-                                "--model", model, "--every", str(every)], stdout=subprocess.DEVNULL,
+                                "--model", model, "--every", str(every), "--workers", str(workers)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -316,6 +318,8 @@ def main() -> None:
     parser.add_argument("--rss-minutes", default="",
                         help="also run `scenegrep index` on videos of these lengths (e.g. 2,10) at --height and "
                              "report each one's peak RSS")
+    parser.add_argument("--rss-workers", default="1",
+                        help="--rss-minutes runs: with these --workers counts (default 1), e.g. 1,2")
     parser.add_argument("--skip-main", action="store_true", help="only the --rss-minutes or --workers runs")
     parser.add_argument("--workers", default="",
                         help="also the worker-process table (bench/index_scaling.py) for these counts, e.g. 1,2,4,8,16; "
@@ -406,16 +410,17 @@ def main_table(args, path: str, model: str, precision: str) -> None:
 
 def rss_table(args, model: str, width: int) -> None:
     print(f"\n`scenegrep index` peak RSS by video length ({args.height}p, N={args.every:g} s, fresh process each):")
-    print(f"{'minutes':>8} {'frames':>7} {'wall s':>8} {'peak RSS MB':>12}")
-    peaks = []
-    for minutes in [float(m) for m in args.rss_minutes.split(",")]:
-        path = make_video(os.path.join(args.work, f"bench_{args.height}p_{minutes:g}min.mp4"), minutes * 60, width,
-                          args.height)
-        with tempfile.TemporaryDirectory() as db:
-            wall, rss = index_rss(path, model, args.every, db)
-        peaks.append(rss)
-        print(f"{minutes:8g} {int(minutes * 60 // args.every) + 1:7d} {wall:8.1f} {rss:12.0f}")
-    print(f"largest / smallest peak: {max(peaks) / min(peaks):.3f} (target <= 1.10)")
+    print(f"{'workers':>8} {'minutes':>8} {'frames':>7} {'wall s':>8} {'peak RSS MB':>12}")
+    for workers in [int(w) for w in args.rss_workers.split(",")]:
+        peaks = []
+        for minutes in [float(m) for m in args.rss_minutes.split(",")]:
+            path = make_video(os.path.join(args.work, f"bench_{args.height}p_{minutes:g}min.mp4"), minutes * 60, width,
+                              args.height)
+            with tempfile.TemporaryDirectory() as db:
+                wall, rss = index_rss(path, model, args.every, db, workers)
+            peaks.append(rss)
+            print(f"{workers:8d} {minutes:8g} {int(minutes * 60 // args.every) + 1:7d} {wall:8.1f} {rss:12.0f}")
+        print(f"{'':8} largest / smallest peak with {workers} worker(s): {max(peaks) / min(peaks):.3f} (target <= 1.10)")
 
 
 if __name__ == "__main__":

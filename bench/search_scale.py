@@ -51,6 +51,18 @@ def archive_vectors(frames: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray,
     return vectors.astype(np.float32), shot_episode[frame_shot], shot_dirs
 
 
+def store_archive(writer, vectors: np.ndarray, episode_of: np.ndarray, times: np.ndarray) -> None:
+    """Store synthetic episodes through a writable FrameStore and register each, as `index` does."""
+    from scenegrep.pipeline.records import Video
+
+    for ep in range(int(episode_of.max()) + 1):
+        rows = np.nonzero(episode_of == ep)[0]
+        video = Video(path=f"/archive/ep{ep:04d}.mp4", episode=f"ep{ep:04d}", video_id=f"{ep:016x}")
+        writer.add_frames(video, [float(t) for t in times[rows]], vectors[rows])
+        writer.mark_indexed(video, len(rows), {"size": 1, "mtime_ns": 1, "hash": f"h{ep}",
+                                               "duration": float(len(rows) * 2.0)})
+
+
 def text_queries(shot_dirs: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     picks = shot_dirs[rng.integers(0, len(shot_dirs), n)]
@@ -83,12 +95,7 @@ def main() -> None:
             with open_index(Location(db=db), write=True) as opened:
                 writer = opened.for_writing(model, 2.0)
             start = time.perf_counter()
-            for ep in range(episodes):
-                rows = np.nonzero(episode_of == ep)[0]
-                video = Video(path=f"/archive/ep{ep:04d}.mp4", episode=f"ep{ep:04d}", video_id=f"{ep:016x}")
-                writer.add_frames(video, [float(t) for t in times[rows]], vectors[rows])
-                writer.mark_indexed(video, len(rows), {"size": 1, "mtime_ns": 1, "hash": f"h{ep}",
-                                                       "duration": float(len(rows) * 2.0)})
+            store_archive(writer, vectors, episode_of, times)
             print(f"{size:8d} frames added in {time.perf_counter() - start:.1f} s", flush=True)
             with open_index(Location(db=db)) as opened:
                 store = opened.for_reading(model)

@@ -28,17 +28,19 @@ def doctor(db, chroma_url, model, device, precision, as_json):
     everything to one vector makes every search meaningless), and that the
     index is consistent: every indexed video has all its frames and Chroma
     can read them back, no frames are left over from an interrupted run, the
-    vector index answers for every frame, and the local vector copies equal
-    the index. Reads only: it changes nothing.
+    vector index answers for the stored frames, and the local vector copies
+    equal the index. It changes nothing of the index (Chroma's own client
+    still updates its database files when it opens them).
 
     \b
     Examples:
       scenegrep doctor
       scenegrep doctor --db ./my-index --json
+      scenegrep doctor --device cpu --precision bf16
     """
     from scenegrep.pipeline.doctor import Check, check_device, check_embeddings, check_frames_readable, check_index
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
-    from scenegrep.pipeline.errors import DamagedIndexError, IndexNotFoundError, ModelMismatchError, ScenegrepError
+    from scenegrep.pipeline.errors import IndexNotFoundError, ModelMismatchError, ScenegrepError
     from scenegrep.pipeline.index_access import open_index
 
     place = index_location(db, chroma_url)
@@ -51,7 +53,7 @@ def doctor(db, chroma_url, model, device, precision, as_json):
             indexes = opened.selected(model)
         except (IndexNotFoundError, ModelMismatchError) as exc:
             checks.append(Check("index", "warning", str(exc)))
-        except DamagedIndexError as exc:
+        except ScenegrepError as exc:  # damaged, unreachable, being created
             checks.append(Check("index", "problem", str(exc)))
         name = model or DEFAULT_MODEL
         if opened is not None and not model and opened.indexes:
@@ -77,8 +79,8 @@ def doctor(db, chroma_url, model, device, precision, as_json):
             try:
                 checks.extend(check_index(store, dim, indexing_now))
                 checks.extend(check_frames_readable(store, indexing_now))
-            except DamagedIndexError as exc:
-                checks.append(Check(f"index {index.model}", "problem", str(exc)))
+            except ScenegrepError as exc:
+                checks.append(Check(f"index {index.model}", "warning" if indexing_now else "problem", str(exc)))
         if opened is not None and not opened.indexes:
             checks.append(Check("index", "warning", f"no videos indexed at {where}"))
 

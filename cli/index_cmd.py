@@ -135,7 +135,7 @@ def index(paths, every, batch_size, sampling, workers, ray_address, prune, wait,
         f"indexed {counts['indexed']} video(s), {new_frames} new frame(s); {counts['unchanged']} unchanged; "
         + "".join(f"{text}; " for text in reused)
         + (f"{len(pruned)} pruned; " if prune else "")
-        + f"{failed} failed; {elapsed:.1f} s (index: {where}, model: {encoder.info.name}, "
+        + f"{failed} failed; {elapsed:.1f} s (index: {shown(where)}, model: {shown(encoder.info.name)}, "
         f"{_ran_on_cluster(cluster) if cluster else _ran_on(encoder)})",
         err=True,
     )

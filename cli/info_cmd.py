@@ -50,7 +50,7 @@ def info(db, chroma_url, model, as_json):
         click.echo("no videos indexed")
     for entry in report["indexes"]:
         click.echo(
-            f"model: {entry['model']} ({entry['dim']}-d)\nevery: {entry['every']:g} s\n"
+            f"model: {shown(entry['model'])} ({entry['dim']}-d)\nevery: {entry['every']:g} s\n"
             f"videos: {entry['videos']}\nframes: {entry['frames']}"
         )
         if entry["per_video"]:

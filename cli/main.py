@@ -12,6 +12,7 @@ from .info_cmd import info
 from .open_cmd import open_result
 from .prune_cmd import prune
 from .search_cmd import search
+from .serve_cmd import serve
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +27,7 @@ def cli():
       scenegrep search --image still.jpg -k 5 --json
       scenegrep search "chase" --export chases.edl
       scenegrep open 1
+      scenegrep serve --open
       scenegrep doctor
 
     Exit codes: 0 ok, 1 failed, 2 bad usage, 3 indexed but some inputs failed,
@@ -40,6 +42,7 @@ cli.add_command(open_result)
 cli.add_command(prune)
 cli.add_command(doctor)
 cli.add_command(eval_group)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ def open_result(number, player, clip_only, print_only, db, chroma_url):
     end = clip.end if clip_only else None
     command = choose_command(player, clip.path, clip.start, end, need_installed=not print_only)
     if print_only:
-        click.echo(shlex.join(command))
+        click.echo(shown(shlex.join(command)))  # a control character in a name must not reach the terminal
         return
     click.echo(f"opening #{number}: {shown(clip.episode)} at {clip.start_tc} with {command[0]}", err=True)
     if command[0] in ("xdg-open", "open", "explorer"):
@@ -51,4 +51,4 @@ def open_result(number, player, clip_only, print_only, db, chroma_url):
     status = launch(command)
     if status != 0:
         fail(f"{command[0]} exited with status {status}; try another player with --player, "
-             f"or run it yourself: {shlex.join(command)}")
+             f"or run it yourself: {shown(shlex.join(command))}")

@@ -69,7 +69,7 @@ def prune(paths, dry_run, repair, wait, db, chroma_url, model, as_json):
         if repair:
             for path in entry["incomplete"]:
                 click.echo(f"{verb} {shown(path)}: some of its frames are missing; `scenegrep index` will redo it")
-        click.echo(f"{entry['model']}: {verb} {len(entry['videos'])} missing video(s)"
+        click.echo(f"{shown(entry['model'])}: {verb} {len(entry['videos'])} missing video(s)"
                    + (f", {len(entry['incomplete'])} incomplete video(s) and {entry['orphan_frames']} orphan "
                       "frame(s)" if repair else ""))
         if not repair and (entry["orphan_frames"] or entry["incomplete"]):

@@ -20,7 +20,8 @@ In order:
    them (what the 1.5-interval gap means on a grid), and a clip ends at the
    stored sample after its last hit (one interval after it for the last
    sample). An explicit `gap` is seconds for every video.
-3. **Padding and clamping.** `pad` seconds are added before and after; a clip
+3. **Padding and clamping.** (`search` snaps the returned clips' edges to
+   shot changes first, `pipeline/snap.py`, and pads after.) `pad` seconds are added before and after; a clip
    never starts before 0 or ends after the video (nor leaves the searched
    time window). Clips of one video that now overlap merge.
 4. **Near-duplicate collapse.** Animation holds drawings for seconds and
@@ -77,6 +78,7 @@ class ClipRules:
     per_episode: int | None = None  # at most this many clips per episode
     score_jump: float | None = None  # neighbours differing more split; None: SCORE_JUMP_OF_SPREAD × spread
     duplicate_similarity: float | None = DUPLICATE_SIMILARITY  # None keeps near-duplicates apart
+    snap: bool = False  # move the returned clips' edges to shot changes (pipeline/snap.py), then pad
 
 
 def cut_off(hits: Sequence[Hit], min_score: float | None = None, within: float | None = None) -> list[Hit]:

@@ -6,14 +6,13 @@ everything above it gets a client and the location's one printable name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+import urllib.parse
 from urllib.parse import urlparse
 
 from .errors import DamagedIndexError, IndexNotFoundError, ScenegrepError
-
-DEFAULT_DATABASE = "default_database"
-"""Chroma's own name for a server's default database."""
 
 OPEN_ATTEMPTS = 3
 """Tries to open an embedded folder. Two processes opening a brand-new folder at
@@ -30,6 +29,10 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 CHROMA_FILE = "chroma.sqlite3"
 
 
+DEFAULT_DATABASE = "default_database"
+"""Chroma's own name for a server's default database."""
+
+
 def default_db_path() -> str:
     """$SCENEGREP_DB, else $XDG_DATA_HOME/scenegrep (~/.local/share/scenegrep)."""
     if os.environ.get("SCENEGREP_DB"):
@@ -38,15 +41,30 @@ def default_db_path() -> str:
     return os.path.join(base, "scenegrep")
 
 
+DEFAULT_PORTS = {"http": 8000, "https": 443}
+"""Ports a server URL without one means: `chroma run`'s default, and HTTPS's."""
+
+
 def location(db: str | None, url: str | None) -> str:
     """How messages, the results file and the vector cache name the index: the
-    server URL with its scheme spelled out in lower case and no trailing slash
-    (`host:8000/` → `http://host:8000`), or the folder."""
-    if url:
-        url = url.strip()
-        parsed = urlparse(url if "://" in url else f"http://{url}")
-        return parsed._replace(scheme=parsed.scheme.lower(), netloc=parsed.netloc.lower()).geturl().rstrip("/")
-    return db or default_db_path()
+    server URL spelled one way for one server and database (scheme and host in
+    lower case, the default port written out, the default database and a
+    trailing slash left out: `HOST/default_database/` → `http://host:8000`),
+    or the folder."""
+    if not url:
+        return db or default_db_path()
+    url = url.strip()
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a malformed port: left as written, for _open_server to refuse
+        return parsed._replace(scheme=scheme).geturl().rstrip("/")
+    host = (parsed.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    database = parsed.path.strip("/")
+    database = "" if database == DEFAULT_DATABASE else database
+    return f"{scheme}://{host}" + (f":{port}" if port else "") + (f"/{database}" if database else "")
 
 
 def is_server(where: str) -> bool:
@@ -81,7 +99,7 @@ def _open_folder(db: str, create: bool, settings):
 
     database = os.path.join(db, CHROMA_FILE)
     if folder_has_index(db):
-        check_database_file(database)
+        check_database_file(database, reader=not create)
     elif not create:
         raise no_index_at(db)
     for attempt in range(1, OPEN_ATTEMPTS + 1):
@@ -91,7 +109,7 @@ def _open_folder(db: str, create: bool, settings):
         except OSError as exc:
             raise ScenegrepError(f"cannot use {db} for the index: {exc.strerror or exc}; pass --db to choose another folder") from exc
         except Exception as exc:  # chromadb's own errors: a damaged folder, or one being created right now
-            _forget_failed_client(db)
+            forget_client(db)
             if attempt == OPEN_ATTEMPTS:
                 if os.path.exists(database) and os.path.getsize(database) > 0 and "already exists" not in str(exc):
                     raise DamagedIndexError(
@@ -113,11 +131,19 @@ def folder_has_index(db: str) -> bool:
     return os.path.exists(os.path.join(db, CHROMA_FILE))
 
 
-def check_database_file(path: str) -> None:
-    """Refuse an embedded index whose SQLite file is empty or not SQLite: Chroma
-    would silently start a new, empty index over it and strand the old vectors.
+CHROMA_TABLES = ("collections", "segments", "embeddings")
+"""Tables every Chroma database has: a SQLite file without them is not an index."""
 
-    Raises DamagedIndexError."""
+
+def check_database_file(path: str, reader: bool = True) -> None:
+    """Refuse an embedded index whose SQLite file is empty, not SQLite, or SQLite
+    without Chroma's tables: Chroma would silently start a new, empty index over it
+    and strand the old vectors. Reads the file only.
+
+    Raises DamagedIndexError, or for a `reader` ScenegrepError while a running
+    `index` is creating it (a writer holds the lock itself: it is the only one)."""
+    from .lock import index_is_busy
+
     folder = os.path.dirname(path)
     try:
         with open(path, "rb") as fh:
@@ -125,21 +151,43 @@ def check_database_file(path: str) -> None:
     except OSError as exc:
         raise ScenegrepError(f"cannot read the index at {folder}: {exc.strerror or exc}") from exc
     if header == SQLITE_HEADER:
-        return
-    what = "is empty" if not header else "is not a SQLite database"
+        missing = _missing_tables(path)
+        if not missing:
+            return
+        what = f"has no Chroma tables ({', '.join(missing)})"
+    else:
+        what = "is empty" if not header else "is not a SQLite database"
+    if reader and (not header or header == SQLITE_HEADER) and index_is_busy(folder):
+        # SQLite makes the file before its header, and Chroma the tables after it.
+        raise ScenegrepError(f"the index at {folder} is being created by a running `scenegrep index`; "
+                             "try again in a moment")
     raise DamagedIndexError(
         f"the index at {folder} is damaged: {CHROMA_FILE} {what}; restore it from a backup, or move the folder "
         "aside and run `scenegrep index` on your videos again"
     )
 
 
-def _forget_failed_client(db: str) -> None:
-    """Chroma caches one client system per folder, even one whose start failed; drop it so a retry starts afresh."""
+def _missing_tables(path: str) -> list[str]:
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)) as database:
+            found = {row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return list(CHROMA_TABLES)
+    return [table for table in CHROMA_TABLES if table not in found]
+
+
+def forget_client(db: str) -> None:
+    """Make the next client of folder `db` start afresh. Chroma caches one client
+    system per folder per process, even one whose start failed (a retry must not
+    reuse it), and with the vector index it loaded (a long-lived reader such as
+    `scenegrep serve` would never see another process's writes)."""
     try:
         from chromadb.api.shared_system_client import SharedSystemClient
 
         SharedSystemClient._identifier_to_system.pop(str(db), None)
-    except (ImportError, AttributeError):  # another chromadb layout: a retry then reuses the cached system
+    except (ImportError, AttributeError):  # another chromadb layout: the cached system is reused
         pass
 
 

@@ -146,42 +146,38 @@ file lost, Chroma silently answers from the frames it still has."""
 
 
 def check_frames_readable(store, indexing_now: bool = False) -> list[Check]:
-    """Every registered video's vectors can be read back from Chroma, finite,
-    as many as the registry says; the vector index answers for all stored
+    """Every registered video's vectors can be read back from Chroma, of unit
+    length; the vector index answers for the stored
     frames; and the local vector copies (`pipeline/vector_cache.py`) equal
     what Chroma holds. Reads only: a bad copy is reported, not deleted."""
-    from .errors import DamagedIndexError
+    from .errors import ScenegrepError
     from .store import frame_groups
 
     label = f"index {store.info.model}"
-    unreadable, bad_copies, nonfinite = [], [], []
+    unreadable, bad_copies = [], []
     for entries in frame_groups(store.indexed_videos()):
         try:
             fetched = list(store.fetch_frames(entries))
-        except DamagedIndexError:
+        except ScenegrepError:  # damaged (or a writer's first moments): find which videos
             fetched = []
             for entry in entries:  # name the videos that cannot be read back
                 try:
                     fetched.extend(store.fetch_frames([entry]))
-                except DamagedIndexError:
+                except ScenegrepError:
                     unreadable.append(entry.path)
         for entry, times, vectors in fetched:
-            if not np.all(np.isfinite(vectors)):
-                nonfinite.append(entry.path)
             if store.cache is not None and store.cache.inspect(entry, store.info.dim, times, vectors):
                 bad_copies.append(entry.path)
     checks = []
     if unreadable:
         checks.append(Check(label, "warning" if indexing_now else "problem",
-                            f"the stored frames of {len(unreadable)} video(s) cannot be read back ({_some(unreadable)}): "
-                            "the index is damaged (a segment file lost or cut short); move it aside and run "
-                            "`scenegrep index` on your videos again"))
-    if nonfinite:
-        checks.append(Check(label, "problem", f"{len(nonfinite)} video(s) have NaN or infinite vectors "
-                            f"({_some(nonfinite)}): searches cannot rank them; index them again into a new --db"))
+                            f"the stored frames of {len(unreadable)} video(s) cannot be read back intact "
+                            f"({_some(unreadable)}): the index is damaged (a segment file lost or cut short); "
+                            "move it aside and run `scenegrep index` on your videos again"))
     if bad_copies:
-        checks.append(Check(label, "problem", f"local vector copies of {len(bad_copies)} video(s) differ from the index "
-                            f"({_some(bad_copies)}): delete {store.cache.folder} (a copy: nothing is lost)"))
+        checks.append(Check(label, "problem", f"local vector copies of {len(bad_copies)} video(s) differ from what the "
+                            f"index returns ({_some(bad_copies)}); when no other problem is listed the index reads back "
+                            f"intact and the copies are wrong: delete {store.cache.folder} (a copy: nothing is lost)"))
     if not unreadable:
         checks.extend(_check_vector_index(store, label, indexing_now))
     return checks

@@ -31,6 +31,18 @@ FINGERPRINT_BYTES = 1 << 20
 tell retrained weights apart without reading gigabytes."""
 
 
+UNIT_LENGTH_TOLERANCE = 1e-2
+"""Embeddings are unit length (`_normalised`); a stored one further off than
+this was not written by scenegrep: a damaged segment file (a cut-short HNSW
+`length.bin` made Chroma return norms from 0 to inf)."""
+
+
+def all_unit_length(vectors: np.ndarray) -> bool:
+    """Whether every row is finite and of unit length (within UNIT_LENGTH_TOLERANCE)."""
+    norms = np.linalg.norm(vectors, axis=1) if len(vectors) else np.ones(0)
+    return bool(np.all(np.abs(norms - 1.0) <= UNIT_LENGTH_TOLERANCE))
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What an index must remember about the model that filled it."""

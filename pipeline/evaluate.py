@@ -8,7 +8,11 @@ other images exactly (numpy), since Chroma's HNSW is approximate.
 
 `evaluate_videos` asks each annotated caption of an annotations file (the
 format of sample_videos/annotations.json) against an index of its videos and
-checks whether the clips returned overlap the annotated time range.
+checks whether the clips returned overlap the annotated time range, and how
+far the edges of the first overlapping clip are from the annotated shot
+changes, in frames of the video (the video's start and end are no shot
+change; a scene's optional `transition_in` says how it begins: "cut", the
+default, or "cross-fade", whose annotated time is the fade's midpoint).
 """
 
 from __future__ import annotations
@@ -24,12 +28,18 @@ import numpy as np
 from .clips import ClipRules
 from .errors import ScenegrepError
 from .query import Query, load_image, query_vector
+from .timecode import parse_rate
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 EVAL_DEPTH = 10
 """Clips retrieved per annotated query: the depth of MRR (a first hit below
 rank 10 counts as 0, as a user would not scroll further)."""
+
+EDGE_SLACK = 1e-3
+"""Seconds a clip edge may pass an annotated shot change before it counts as
+holding a frame of the other shot: annotations are rounded to the microsecond,
+frames are at least 1/240 s apart."""
 
 MAP_CHUNK = 512
 """Queries ranked at once for mean average precision: a chunk × N float32
@@ -56,6 +66,11 @@ class AnnotatedQuery:
     end: float
     rank: int | None  # 1-based rank of the first returned clip overlapping [start, end), None if none in the top EVAL_DEPTH
     iou: float  # temporal IoU of that clip with [start, end), 0 if none
+    start_error: float | None = None  # frames between that clip's start and a shot change at `start`; None: none
+    end_error: float | None = None  # the same at `end`
+    start_transition: str | None = None  # "cut" or "cross-fade" at `start`; None: the video's start
+    end_transition: str | None = None  # the same at `end`; None: the video's end
+    spills: bool = False  # that clip holds a frame of a neighbouring shot
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,29 @@ class VideoEvalReport:
     def mean_iou(self) -> float:
         return _mean([q.iou for q in self.queries])
 
+    def boundary_errors(self, transition: str = "cut") -> list[float]:
+        """Edge errors in frames at the annotated shot changes of one kind."""
+        errors = [q.start_error for q in self.queries if q.start_transition == transition]
+        errors += [q.end_error for q in self.queries if q.end_transition == transition]
+        return [error for error in errors if error is not None]
+
+    @property
+    def boundary_error_median(self) -> float | None:
+        """Median edge error at hard cuts, in frames."""
+        errors = self.boundary_errors()
+        return float(np.median(errors)) if errors else None
+
+    @property
+    def boundary_error_p90(self) -> float | None:
+        """90th percentile of the edge errors at hard cuts, in frames."""
+        errors = self.boundary_errors()
+        return float(np.percentile(errors, 90)) if errors else None
+
+    @property
+    def spills(self) -> int:
+        """Clips that hold a frame of a neighbouring shot."""
+        return sum(q.spills for q in self.queries)
+
     def as_dict(self) -> dict:
         return {
             "queries": len(self.queries),
@@ -85,6 +123,10 @@ class VideoEvalReport:
             "recall_at_5": self.recall_at_5,
             "mean_reciprocal_rank": self.mean_reciprocal_rank,
             "mean_iou": self.mean_iou,
+            "boundary_error_median": self.boundary_error_median,
+            "boundary_error_p90": self.boundary_error_p90,
+            "fade_errors": self.boundary_errors("cross-fade"),
+            "clips_into_neighbouring_shots": self.spills,
             "per_query": [asdict(q) for q in self.queries],
         }
 
@@ -201,15 +243,30 @@ def evaluate_videos(videos: list[dict], encoder, store, rules: ClipRules = ClipR
     results = []
     for video in videos:
         episode = Path(video["path"]).stem
+        rate = parse_rate(video["fps"]) if video.get("fps") else None
+        starts = {round(float(scene["start"]), 3): scene for scene in video["scenes"]}
         for scene in video["scenes"]:
             start, end = float(scene["start"]), float(scene["end"])
             clips = search(store, query_vector(encoder, Query.parse([scene["caption"]])), k=EVAL_DEPTH, rules=rules)
-            rank, iou = None, 0.0
+            rank, iou, found = None, 0.0, None
             for position, clip in enumerate(clips, 1):
                 if clip.path == video["path"] and clip.start < end and clip.end > start:
-                    rank, iou = position, _iou(clip.start, clip.end, start, end)
+                    rank, iou, found = position, _iou(clip.start, clip.end, start, end), clip
                     break
-            results.append(AnnotatedQuery(scene["caption"], episode, start, end, rank, iou))
+            after = starts.get(round(end, 3))
+            start_kind = scene.get("transition_in", "cut") if start > 0 else None
+            end_kind = after.get("transition_in", "cut") if after is not None else None
+            errors: list[float | None] = [None, None]
+            spills = False
+            if found is not None:
+                frame_rate = rate or found.fps
+                if frame_rate:
+                    errors = [round(abs(found.start - start) * float(frame_rate), 2) if start_kind else None,
+                              round(abs(found.end - end) * float(frame_rate), 2) if end_kind else None]
+                spills = (start_kind is not None and found.start < start - EDGE_SLACK) or (
+                    end_kind is not None and found.end > end + EDGE_SLACK)
+            results.append(AnnotatedQuery(scene["caption"], episode, start, end, rank, iou, errors[0], errors[1],
+                                          start_kind, end_kind, spills))
             if progress:
                 progress(1)
     return VideoEvalReport(tuple(results))

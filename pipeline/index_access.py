@@ -6,8 +6,9 @@ Every command goes through `open_index`:
         store = index.for_writing(encoder.info, every)
 
 A writer holds the embedded folder's lock (`pipeline/lock.py`) for as long as
-the block runs; a reader takes no lock and creates nothing: no folder, no
-collection, no lock file. The model is chosen by one rule
+the block runs; a reader takes no lock and creates nothing of scenegrep's: no
+folder, no collection, no lock file (Chroma's embedded client still updates
+its own database files whenever it opens them). The model is chosen by one rule
 (`catalogue.choose_index`), and the derived files of an index (the last
 search's results, the local vector cache) are named here and nowhere else.
 """
@@ -139,7 +140,7 @@ def open_index(where: Location, *, write: bool = False, create: bool | None = No
     folder's lock (waiting for another writer with `wait`, telling `on_wait`
     who holds it) and creates the store if needed (unless `create` is False:
     `prune` only changes what exists); a reader needs an existing index and
-    writes nothing.
+    creates nothing (see the module docstring).
 
     Raises IndexNotFoundError (nothing there, for a reader), IndexBusyError
     (another writer, without `wait`), DamagedIndexError, ScenegrepError

@@ -163,8 +163,9 @@ def index_videos(videos: Iterable[Video], encoder, store, progress: Progress | N
                 yield outcome, functools.partial(_decode, video, every, sampling, prepare)
             else:  # workers decode the first segments while the model loads
                 encoder.load_in_background()
+                ticket = pool.open_video()  # here, in consuming order: the decoding threads start in any order
                 yield outcome, functools.partial(_decode, video, every, sampling, _loader_preparation(encoder), pool,
-                                                 encoder.input_size)
+                                                 encoder.input_size, ticket)
 
     at_once, depth = (DECODE_WORKERS, DECODE_QUEUE_FRAMES) if pool is None else (workers + 1, SEGMENTED_QUEUE_FRAMES)
     pending: list[tuple[VideoResult, Future | None]] = []  # results waiting for their writes
@@ -276,7 +277,7 @@ def _reuse_same_content(video: Video, fingerprint: Fingerprint, store) -> VideoR
     return VideoResult(video, "moved" if moved else "copied", frames=frames, source=source.path)
 
 
-def _decode(video: Video, every: float, sampling: str, prepare, pool=None, input_size=None):
+def _decode(video: Video, every: float, sampling: str, prepare, pool=None, input_size=None, ticket=None):
     """Runs in a decoding thread: a _Start, then (time, pixels or prepared tensor) per frame, then an _End.
 
     With a pool, grid samples of a video PyAV opens decode there, resized to
@@ -285,7 +286,7 @@ def _decode(video: Video, every: float, sampling: str, prepare, pool=None, input
     sampler = None
     if pool is not None and sampling == "grid":
         try:
-            sampler = SegmentedSampler(video, every, pool, input_size)
+            sampler = SegmentedSampler(video, every, pool, input_size, ticket)
         except VideoError:
             sampler = None  # the in-process sampler tries OpenCV too, and says why neither reads it
     sampler = sampler or VideoSampler(video, every, sampling=sampling)

@@ -15,10 +15,11 @@ positive terms of weight 1 give their mean direction, the v1 behaviour.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -111,6 +112,9 @@ def _split_weight(value: str, kind: str) -> tuple[float, str]:
     if not match:
         return 1.0, value
     weight, body = float(match.group(1)), match.group(2)
+    if not math.isfinite(weight):
+        raise ScenegrepError(f"query term {_printable(value[:40])!r}… has a weight too large to compute with; "
+                             f"use a weight like 2:{_printable(body[:40])}")
     if weight == 0:
         raise ScenegrepError(f"query term {value!r} has weight 0; leave it out, or give a positive weight like 2:{body}")
     if kind == "text" and not body.strip():
@@ -122,8 +126,11 @@ def load_image(path: str) -> np.ndarray:
     """An image file as H×W×3 uint8 RGB. Raises ScenegrepError if it cannot be read."""
     from PIL import Image, UnidentifiedImageError
 
+    if not os.path.exists(path):
+        raise ScenegrepError(f"query image {_printable(path)}: no such file")
     if not os.path.isfile(path):
-        raise ScenegrepError(f"query image {path}: no such file")
+        raise ScenegrepError(f"query image {_printable(path)}: not a regular file (a folder, pipe or device); "
+                             "use a JPEG or PNG file")  # never opened: reading a FIFO blocks
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
@@ -133,18 +140,24 @@ def load_image(path: str) -> np.ndarray:
 
 def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     """normalise(Σ wᵢ·vᵢ) as float32. Raises ScenegrepError when the terms cancel out."""
-    total = np.asarray(weights, np.float64) @ np.asarray(vectors, np.float64)
-    norm = float(np.linalg.norm(total))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as one line
+        total = np.asarray(weights, np.float64) @ np.asarray(vectors, np.float64)
+        norm = float(np.linalg.norm(total))
+    if not math.isfinite(norm):
+        raise ScenegrepError("the query's weights are too large to compute with; use weights like 2 or 0.5")
     if norm < CANCELLED_NORM:
         raise ScenegrepError("the query's terms cancel each other out; change a weight or drop a --not term")
     return (total / norm).astype(np.float32)
 
 
-def query_vector(encoder, query: Query) -> np.ndarray:
+def query_vector(encoder, query: Query, pictures: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """The unit query vector for `query` with `encoder` (a `ClipEncoder`).
 
+    `pictures` holds images already in memory (H×W×3 uint8 RGB) by term
+    value, e.g. uploads to `scenegrep serve`; other image terms are files.
     Raises ScenegrepError for unreadable images or terms that cancel out.
     """
+    pictures = pictures or {}
     texts = [term for term in query.terms if term.kind == "text"]
     images = [term for term in query.terms if term.kind == "image"]
     vectors, weights = [], []
@@ -152,6 +165,7 @@ def query_vector(encoder, query: Query) -> np.ndarray:
         vectors.append(encoder.embed_texts([term.value for term in texts]))
         weights += [term.weight for term in texts]
     if images:
-        vectors.append(encoder.embed_images([load_image(term.value) for term in images]))
+        vectors.append(encoder.embed_images([pictures[term.value] if term.value in pictures else load_image(term.value)
+                                             for term in images]))
         weights += [term.weight for term in images]
     return combine(np.concatenate(vectors), weights)

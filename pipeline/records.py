@@ -49,6 +49,8 @@ class Clip:
     hits: tuple[Hit, ...]
     fps: Fraction | None = None  # the video's frame rate, when the index knows it
     duplicates: tuple["Clip", ...] = ()  # lower-ranked clips showing the same shot, folded into this one
+    grid_start: float | None = None  # the sampling-grid edges the clip had before it snapped to
+    grid_end: float | None = None  # shot changes (pipeline/snap.py); None when it did not snap
 
     @property
     def best(self) -> Hit:

@@ -59,10 +59,12 @@ class VideoEntry:
 
     @property
     def rate(self) -> Fraction | None:
-        """The recorded frame rate, if any."""
+        """The recorded frame rate, if any and if it is one (positive and finite)."""
+        from .timecode import parse_rate
+
         try:
-            return Fraction(self.fps) if self.fps else None
-        except (ValueError, ZeroDivisionError):
+            return parse_rate(self.fps) if self.fps else None
+        except (TypeError, ValueError, ZeroDivisionError):
             return None
 
 

@@ -3,7 +3,8 @@
 `search` asks the store for the frames nearest to the query, restricted to
 the chosen episodes and time window, and shapes them into clips
 (`pipeline/clips.py`: cut-offs, gap rule, padding, clamping, near-duplicate
-collapse, per-episode cap). Queries are built in `pipeline/query.py`.
+collapse, per-episode cap); the returned clips' edges then move to the shot
+changes around them (`pipeline/snap.py`) before padding. Queries are built in `pipeline/query.py`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .clips import ClipRules, shape_clips
+from .clips import ClipRules, pad_and_clamp, shape_clips
 from .errors import ScenegrepError
 from .nearest import nearest_frames
 from .records import Clip
 from .registry import IRREGULAR_SAMPLING, VideoEntry
+from .snap import snap_clips
 
 CANDIDATE_FRAMES_PER_CLIP = 10
 """Frames fetched per requested clip: a clip usually spans a few frames, and
@@ -85,7 +87,13 @@ def search(
     )
     durations = {path: entry.duration for path, entry in videos.items()}
     samples = irregular_samples(store, [videos[path] for path in {hit.path for hit in hits} if path in videos])
-    clips = shape_clips(hits, store.info.every, rules, durations, (filters.start, filters.end), samples)
+    window = (filters.start, filters.end)
+    if rules.snap:  # edges move to shot changes first (decoding only the k returned clips), padding after
+        clips = shape_clips(hits, store.info.every, replace(rules, pad=0.0), durations, window, samples)
+        clips = snap_clips(clips[:k], store.info.every, samples)
+        clips = pad_and_clamp(clips, rules.pad, durations, window)
+    else:
+        clips = shape_clips(hits, store.info.every, rules, durations, window, samples)
     return [replace(clip, fps=videos[clip.path].rate if clip.path in videos else None) for clip in clips[:k]]
 
 

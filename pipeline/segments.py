@@ -141,13 +141,16 @@ class SegmentedSampler:
     resized by FFmpeg where they are decoded, to `size_for(height, width)` of
     the video (None: full size).
     Raises VideoError (on construction) when PyAV cannot open the file, and
-    while iterating when a segment fails (its worker reports why).
+    while iterating when a segment fails (its worker reports why). `ticket` is
+    the video's `pool.open_video()` number when several samplers share the
+    pool: taken in the order they will be consumed (default: one taken when
+    iteration starts).
     """
 
     used_strategy = "segments"
 
     def __init__(self, video: Video, every: float, pool,
-                 size_for: Callable[[int, int], tuple[int, int] | None] | None = None):
+                 size_for: Callable[[int, int], tuple[int, int] | None] | None = None, ticket: int | None = None):
         from .decoders import PyAVDecoder
 
         self.video = video
@@ -162,12 +165,13 @@ class SegmentedSampler:
         self._size = size_for(self.info.height, self.info.width) if size_for else None
         self.segments = plan_segments(keyframes, every, self.info.duration, pool.workers)
         self.decode_errors = 0
+        self._ticket = ticket
 
     def __iter__(self) -> Iterator[SampledFrame]:
         pool = self._pool
         cores = os.cpu_count() or 1
         threads = max(1, cores // pool.workers)  # FFmpeg threads per worker: the cores shared out
-        ticket = pool.open_video()
+        ticket = self._ticket if self._ticket is not None else pool.open_video()
         try:
             keys = [pool.submit(ticket, self.video.path, s.start_pts, s.end_pts, self.every, self._size, threads)
                     for s in self.segments]

@@ -20,6 +20,7 @@ import numpy as np
 
 from .catalogue import IndexInfo
 from .connect import first_line
+from .encode import all_unit_length
 from .errors import DamagedIndexError, ScenegrepError
 from .records import Hit, Video
 from .registry import Registry, VideoEntry, pages
@@ -32,13 +33,13 @@ FETCH_FRAMES_AT_ONCE = 50_000
 
 VECTOR_INDEX_MIN_SHARE = 0.5
 """A vector index that answers a query for m frames with fewer than this share
-of them, while more than m are stored, has lost frames: on a healthy index
-Chroma's HNSW returned 89% when asked for every one of 1,826 frames (an
-approximate graph search does not reach them all), and over 99% for the
-few hundred a search asks; with a lost segment folder it returned 25%
-(401 of 1,600). Smaller losses are found by `scenegrep doctor`, which reads
-every video's frames back."""
-
+of them, while more than m are stored, has lost frames. On a healthy index
+Chroma's HNSW returned 89% when asked for all of 1,826 frames (an approximate
+graph search does not reach them all), so a tighter bound would cry wolf.
+With its segment folder lost Chroma still answers from the frames in its
+write log (up to ~1,000): a search's few hundred candidates then come back
+in full and this check cannot see the loss; `scenegrep doctor`, which reads
+every video's frames back, does."""
 
 def frame_id(video: Video | str, t: float) -> str:
     """Deterministic per (video or video id, timestamp): indexing again overwrites, never duplicates."""
@@ -127,15 +128,18 @@ class FrameStore:
     # -- reading: the registry ---------------------------------------------
 
     def indexed_video(self, video_id: str) -> VideoEntry | None:
-        return self.registry.get(video_id)
+        with self.reading():
+            return self.registry.get(video_id)
 
     def videos_with_content(self, size: int, content: str) -> list[VideoEntry]:
         """Registry entries whose file had this size and content hash."""
-        return self.registry.with_content(size, content)
+        with self.reading():
+            return self.registry.with_content(size, content)
 
     def indexed_videos(self) -> list[VideoEntry]:
         """Registry entries of fully indexed videos, sorted by path."""
-        return self.registry.all()
+        with self.reading():
+            return self.registry.all()
 
     # -- reading: frames -----------------------------------------------------
 
@@ -172,7 +176,8 @@ class FrameStore:
         return counts
 
     def frame_count(self) -> int:
-        return self.frames.count()
+        with self.reading():
+            return self.frames.count()
 
     def nearest(self, embedding: np.ndarray, n: int, stored: int = 0) -> list[tuple[str, float, float]]:
         """The `n` frames nearest to `embedding` in the whole collection, best
@@ -222,6 +227,8 @@ class FrameStore:
             times, vectors = fetched[entry.video_id]
             times = np.asarray(times, np.float64)
             vectors = np.asarray(vectors, np.float32).reshape(len(times), self.info.dim)
+            if not all_unit_length(vectors):
+                raise self.damaged(f"Chroma returns vectors of {entry.path} that are not unit length")
             order = np.argsort(times, kind="stable")
             yield entry, times[order], vectors[order]
 

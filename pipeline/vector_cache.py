@@ -25,6 +25,8 @@ import tempfile
 
 import numpy as np
 
+from .connect import is_server
+from .encode import all_unit_length
 from .registry import VideoEntry
 
 CACHE_DIR_NAME = "vectors"
@@ -32,10 +34,11 @@ CACHE_DIR_NAME = "vectors"
 
 def cache_folder(where: str, collection: str) -> str:
     """Where the vectors of `collection` are kept: inside an embedded index's
-    folder, or under $XDG_CACHE_HOME/scenegrep for a Chroma server (one folder per URL)."""
-    if where.startswith(("http://", "https://")):
+    folder, or under $XDG_CACHE_HOME/scenegrep for a Chroma server (one folder per
+    `where`, a location as `connect.location` spells it)."""
+    if is_server(where):
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        digest = hashlib.sha1(where.strip().rstrip("/").encode("utf-8")).hexdigest()[:12]
+        digest = hashlib.sha1(where.encode("utf-8")).hexdigest()[:12]
         return os.path.join(base, "scenegrep", f"server-{digest}", CACHE_DIR_NAME, collection)
     return os.path.join(where, CACHE_DIR_NAME, collection)
 
@@ -57,19 +60,12 @@ class VectorCache:
         `entry.frames` finite `dim`-d vectors at ascending times (a damaged,
         stale or foreign file: deleted, so the caller fetches from the index)."""
         path = self._path(entry)
-        try:
-            with np.load(path) as data:
-                times, vectors = data["times"], data["vectors"]
-                owner = (str(data["video_id"]), str(data["hash"]))
-        except FileNotFoundError:
+        if not os.path.exists(path):
             return None
-        except Exception:  # a damaged file (cut short by a crash: EOFError, BadZipFile, KeyError, ...)
+        found = _read(path, entry, dim)
+        if found is None:
             self._discard(path)
-            return None
-        if owner != (entry.video_id, entry.hash or "") or not _well_formed(times, vectors, entry.frames, dim):
-            self._discard(path)
-            return None
-        return times, vectors
+        return found
 
     def inspect(self, entry: VideoEntry, dim: int, times: np.ndarray, vectors: np.ndarray) -> bool:
         """Whether a cached file of `entry` exists that `load` would reject or
@@ -77,14 +73,9 @@ class VectorCache:
         path = self._path(entry)
         if not os.path.exists(path):
             return False
-        try:
-            with np.load(path) as data:
-                cached_times, cached_vectors = data["times"], data["vectors"]
-                owner = (str(data["video_id"]), str(data["hash"]))
-        except Exception:
-            return True
-        return (owner != (entry.video_id, entry.hash or "") or not _well_formed(cached_times, cached_vectors, entry.frames, dim)
-                or not np.array_equal(cached_times, times) or not np.allclose(cached_vectors, vectors, atol=1e-6))
+        found = _read(path, entry, dim)
+        return (found is None or not np.array_equal(found[0], times)
+                or not np.allclose(found[1], vectors, atol=1e-6))
 
     def save(self, entry: VideoEntry, times: np.ndarray, vectors: np.ndarray) -> None:
         """Keep the frames of `entry`, `times` ascending (best effort: a cache that
@@ -123,7 +114,19 @@ class VectorCache:
             return False
 
 
+def _read(path: str, entry: VideoEntry, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(times, vectors) of the file at `path` if it holds exactly `entry`'s frames, else None."""
+    try:
+        with np.load(path) as data:
+            times, vectors = data["times"], data["vectors"]
+            owner = (str(data["video_id"]), str(data["hash"]))
+    except Exception:  # gone meanwhile, or damaged (cut short by a crash: EOFError, BadZipFile, KeyError, ...)
+        return None
+    if owner != (entry.video_id, entry.hash or "") or not _well_formed(times, vectors, entry.frames, dim):
+        return None
+    return times, vectors
+
+
 def _well_formed(times: np.ndarray, vectors: np.ndarray, frames: int, dim: int) -> bool:
     return (times.ndim == 1 and vectors.ndim == 2 and len(times) == frames and vectors.shape == (frames, dim)
-            and bool(np.all(np.isfinite(times))) and bool(np.all(np.isfinite(vectors)))
-            and bool(np.all(np.diff(times) > 0)))
+            and bool(np.all(np.isfinite(times))) and all_unit_length(vectors) and bool(np.all(np.diff(times) > 0)))

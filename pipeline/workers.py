@@ -115,7 +115,6 @@ class DecodePool:
         self._lock = threading.Condition()
         self._pending: list[_Segment] = []
         self._segments: dict[int, _Segment] = {}
-        self._videos: set[int] = set()
         self._next_key = 0
         self._next_video = 0
         self._closed = False
@@ -136,16 +135,18 @@ class DecodePool:
         return [worker.process.pid for worker in self._pool]
 
     def open_video(self) -> int:
-        """A sequence number for the next video: segments of lower numbers are decoded first."""
+        """A sequence number for the next video: segments of lower numbers are decoded first.
+
+        Take the numbers in the order the videos will be consumed (in the
+        consuming thread, not in the threads that submit): the lowest-numbered
+        video that still has segments is the one the window always serves."""
         with self._lock:
             self._next_video += 1
-            self._videos.add(self._next_video)
             return self._next_video
 
     def close_video(self, video: int) -> None:
         """The video is done (or abandoned): its segments no longer count against the window."""
         with self._lock:
-            self._videos.discard(video)
             self._pending = [s for s in self._pending if s.video != video]
             for key, segment in list(self._segments.items()):
                 if segment.video == video:
@@ -233,9 +234,14 @@ class DecodePool:
 
     def _next_assignable(self) -> _Segment | None:
         """The first pending segment within the window; the oldest video has a window of its own,
-        so it always makes progress whatever later videos hold."""
+        so it always makes progress whatever later videos hold.
+
+        The oldest is the lowest-numbered video with segments not yet consumed,
+        not the lowest number still open: a number taken for a video that never
+        submitted (it fell back to another decoder, or was stopped before it
+        started) must not take that window from the video being consumed."""
         live = [s for s in self._segments.values() if s not in self._pending and not s.consumed]
-        oldest = min(self._videos, default=None)
+        oldest = min((s.video for s in self._segments.values() if not s.consumed), default=None)
         for segment in self._pending:
             if segment.video == oldest:
                 if sum(s.video == oldest for s in live) < self.window:

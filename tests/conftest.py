@@ -95,6 +95,16 @@ def write_video(path, frame_times, rate=None, time_base=None, size=(64, 48), cod
     return Path(path)
 
 
+def index_once(*args) -> None:
+    """`scenegrep index ARGS` in-process, for fixtures a module or session shares (`run_cli` is per test)."""
+    from click.testing import CliRunner
+
+    from scenegrep.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["index", *[str(a) for a in args]], prog_name="scenegrep", catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+
+
 @pytest.fixture
 def run_cli():
     """Run the scenegrep CLI in-process; returns click's Result (stdout and stderr apart)."""
@@ -104,7 +114,9 @@ def run_cli():
 
     def run(*args):
         runner = CliRunner()
-        return runner.invoke(cli, [str(a) for a in args], prog_name="scenegrep", catch_exceptions=False)
+        # color=True: click would strip escape sequences from output that is not a terminal,
+        # hiding from tests any that reach a user's terminal.
+        return runner.invoke(cli, [str(a) for a in args], prog_name="scenegrep", catch_exceptions=False, color=True)
 
     return run
 
@@ -186,18 +198,12 @@ def shared_indexes(tmp_path_factory, tiny_model, request):
     """`get(kind)`: the sample videos indexed once per session into an embedded
     folder ("embedded") or a database on the Chroma server ("server"), for
     tests that only search (each search rewrites the last-search results)."""
-    from click.testing import CliRunner
-
-    from scenegrep.cli.main import cli
-
     built: dict[str, Backend] = {}
 
     def get(kind: str) -> Backend:
         if kind not in built:
             backend = make_backend(kind, tmp_path_factory.mktemp("shared"), request)
-            result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", tiny_model, *backend.args],
-                                        prog_name="scenegrep", catch_exceptions=False)
-            assert result.exit_code == 0, result.stderr
+            index_once(SAMPLE_VIDEOS, "--model", tiny_model, *backend.args)
             built[kind] = backend
         return built[kind]
 

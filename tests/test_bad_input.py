@@ -152,9 +152,12 @@ def test_bad_queries_are_one_line_errors(tmp_path, tiny_model, run_cli):
     assert run_cli("index", SAMPLE_VIDEOS / "episode_03.mp4", "--model", tiny_model, "--db", db).exit_code == 0
     not_a_picture = tmp_path / "still.png"
     not_a_picture.write_text("this is text")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # never opened: reading it would block
     other_model = save_tiny_clip(str(tmp_path / "other"), seed=3)
     cases = [
         (("search", "--image", not_a_picture, "--db", db), "not a readable image"),
+        (("search", "--image", fifo, "--db", db), "not a regular file"),
         (("search", "   ", "--db", db), "empty query"),
         (("search", "x", "--db", tmp_path / "nowhere"), "no index at"),
         (("search", "x", "--model", other_model, "--db", db), "was built with"),

@@ -31,17 +31,54 @@ def checks_of(result) -> dict[str, list[dict]]:
     return found
 
 
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+"""How the device check names each --precision (torch's dtype names)."""
+
+AUTO_CHOICES = {("cuda", "float16"), ("mps", "float32"), ("cpu", "float32"), ("cpu", "bfloat16")}
+"""Every (device, dtype) `--device auto --precision auto` may pick, machine by machine."""
+
+
+def reported_device(result) -> tuple[str, str]:
+    """(device kind, dtype) of the doctor's device check, e.g. ("cuda", "float16") from "cuda:0, float16, …"."""
+    device, dtype = checks_of(result)["device"][0]["detail"].split(", ")[:2]
+    return device.split(":")[0], dtype
+
+
 def test_a_healthy_setup_passes_and_reports_the_device(backend, tiny_model, run_cli):
+    from scenegrep.pipeline.encode import pick_device, pick_precision
+
     assert run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, *backend.args).exit_code == 0
     result = run_cli("doctor", "--json", *backend.args)
     assert result.exit_code == 0, result.stdout
     report = json.loads(result.stdout)
     assert report["ok"]
     checks = checks_of(result)
-    assert checks["device"][0]["detail"].startswith("cpu, float32")
+    # What this machine's auto choice is (CUDA → fp16; a CPU with fast bf16 → bf16; …), as the weights really are.
+    chosen = pick_device("auto")
+    assert reported_device(result) in AUTO_CHOICES
+    assert reported_device(result) == (chosen, DTYPES[pick_precision("auto", chosen)])
+    assert checks["device"][0]["status"] == "ok"
     assert checks["text embeddings"][0]["status"] == "ok" and checks["image embeddings"][0]["status"] == "ok"
     (index,) = [c for name, cs in checks.items() if name.startswith("index") for c in cs]
     assert index["status"] == "ok" and "3 videos" in index["detail"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_an_explicit_device_and_precision_are_the_ones_reported(precision, tiny_model, tmp_path, run_cli):
+    import torch
+
+    result = run_cli("doctor", "--model", tiny_model, "--db", tmp_path / "db", "--device", "cpu",
+                     "--precision", precision, "--json")
+    assert result.exit_code == 0, result.stdout
+    assert reported_device(result) == ("cpu", DTYPES[precision])
+    # Asked for the CPU where a GPU is visible: reported, with a pointer to --device.
+    assert checks_of(result)["device"][0]["status"] == ("warning" if torch.cuda.is_available() else "ok")
+
+
+def test_a_precision_the_device_cannot_run_is_a_problem(tiny_model, tmp_path, run_cli):
+    result = run_cli("doctor", "--model", tiny_model, "--db", tmp_path / "db", "--device", "cpu", "--precision", "fp16")
+    assert result.exit_code == 1
+    assert "PROBLEM  model: --precision fp16 is for GPUs" in result.stdout
 
 
 @pytest.mark.parametrize("value, message", [(0.05, "every input maps to the same vector"), (0.0, "zero vectors")])

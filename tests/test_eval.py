@@ -38,30 +38,17 @@ def test_eval_images_reports_the_paper_metrics(tmp_path, tiny_model, run_cli):
 
 
 def test_mean_average_precision_is_exact():
-    # Two classes on a line: for query 0, the ranking is 1 (same), 2 (other), 3 (same) → AP = (1/1 + 2/3) / 2.
-    vectors = np.array([[1.0, 0.0], [0.99, 0.141], [0.9, 0.436], [0.0, 1.0]], np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    labels = np.array(["a", "a", "b", "a"])
-    ap0 = (1 / 1 + 2 / 3) / 2
-    result = _mean_average_precision(vectors, labels)
-    assert 0 < result < 1
-    # query 0's AP is one of the four averaged
-    assert result == pytest.approx(np.mean([ap0, *_other_aps(vectors, labels)]))
-
-
-def _other_aps(vectors, labels):
-    aps = []
-    for q in range(1, len(labels)):
-        scores = vectors @ vectors[q]
-        scores[q] = -np.inf
-        order = np.argsort(-scores)[:-1]
-        relevant = labels[order] == labels[q]
-        if not relevant.any():
-            aps.append(0.0)
-            continue
-        ranks = np.flatnonzero(relevant) + 1
-        aps.append(np.mean(np.arange(1, len(ranks) + 1) / ranks))
-    return aps
+    # Five unit vectors at these angles; a query ranks the others by angle (no ties).
+    angles = np.radians([0, 10, 40, 55, 90])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    labels = np.array(["a", "a", "b", "b", "a"])
+    # Each query's ranking (same class marked *) and its average precision, by hand:
+    #   0°:  10°*, 40°,  55°,  90°*  → (1/1 + 2/4) / 2 = 3/4
+    #   10°: 0°*,  40°,  55°,  90°*  → (1/1 + 2/4) / 2 = 3/4
+    #   40°: 55°*, 10°,  0°,   90°   → 1/1             = 1
+    #   55°: 40°*, 90°,  10°,  0°    → 1/1             = 1
+    #   90°: 55°,  40°,  10°*, 0°*   → (1/3 + 2/4) / 2 = 5/12
+    assert _mean_average_precision(vectors, labels) == pytest.approx((3 / 4 + 3 / 4 + 1 + 1 + 5 / 12) / 5)
 
 
 def test_temporal_iou():

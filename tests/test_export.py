@@ -54,7 +54,8 @@ def test_csv_has_one_row_per_clip_with_both_timecodes(exported):
         rate = Fraction(row["fps"])
         assert Timecode.from_smpte(row["start_smpte"], rate).frames(rate) == Timecode(clip["start"]).frames(rate)
         assert float(row["score"]) == clip["score"]
-        assert os.path.isfile(row["thumbnail"]) and row["thumbnail"].startswith(str(out / "hits_thumbs"))
+        # relative to the export, so the CSV and its folder can move together
+        assert row["thumbnail"].startswith("hits_thumbs/") and (out / row["thumbnail"]).is_file()
 
 
 def test_json_export_matches_search_json_and_adds_thumbnails(exported):
@@ -63,7 +64,7 @@ def test_json_export_matches_search_json_and_adds_thumbnails(exported):
     assert saved["query"] == "a shape"
     for record, clip in zip(saved["clips"], clips, strict=True):
         assert {k: v for k, v in record.items() if k != "thumbnail"} == {k: v for k, v in clip.items() if k != "thumbnail"}
-        assert os.path.isfile(record["thumbnail"])
+        assert record["thumbnail"].startswith("hits_thumbs/") and (out / record["thumbnail"]).is_file()
     rates = {c["episode"]: c["fps"] for c in clips}
     assert rates == {"episode_01": "24", "episode_02": "30000/1001", "episode_03": "25"}
     ntsc = next(c for c in clips if c["episode"] == "episode_02")
@@ -74,7 +75,7 @@ def test_thumbnails_show_the_frame_at_the_best_hit(exported):
     out, clips, _ = exported
     saved = json.loads((out / "hits.json").read_text(encoding="utf-8"))["clips"]
     for record in saved:
-        thumb = np.asarray(Image.open(record["thumbnail"]).convert("RGB"), np.float32)
+        thumb = np.asarray(Image.open(out / record["thumbnail"]).convert("RGB"), np.float32)
         truth = np.asarray(frame_at(record["path"], record["best_t"]).convert("RGB"), np.float32)
         assert thumb.shape == truth.shape  # 320×180: already at most THUMB_WIDTH wide
         assert np.abs(thumb - truth).mean() < 8  # the same picture, JPEG aside
@@ -88,11 +89,9 @@ def test_edl_imports_into_opentimelineio_with_the_right_in_and_out_points(export
     for clip in clips:
         by_rate.setdefault(clip["fps"], []).append(clip)
     # One EDL per frame rate: the best clip's rate in the file asked for, the others beside it.
-    files = {clips[0]["fps"]: out / "hits.edl"}
-    for fps in by_rate:
-        if fps != clips[0]["fps"]:
-            label = f"{float(Fraction(fps)):.3f}".rstrip("0").rstrip(".")
-            files[fps] = out / f"hits_{label}fps.edl"
+    assert set(by_rate) == {"24", "30000/1001", "25"}
+    beside = {"24": "hits_24fps.edl", "30000/1001": "hits_29.97fps.edl", "25": "hits_25fps.edl"}
+    files = {fps: out / ("hits.edl" if fps == clips[0]["fps"] else beside[fps]) for fps in by_rate}
     assert sorted(p.name for p in out.glob("*.edl")) == sorted(p.name for p in files.values())
     assert "3 timecode rates" in stderr
     for fps, path in files.items():
@@ -190,6 +189,20 @@ def test_format_from_extension_or_flag_and_bad_names(shared_index, run_cli, tmp_
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "b.csv").read_text().startswith("rank,")
     assert json.loads((tmp_path / "c.out").read_text())["clips"]
+
+
+def test_thumbnails_are_listed_relative_to_the_export_and_survive_a_move(shared_index, run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the export named from elsewhere: paths are relative to it, not to the working folder
+    (tmp_path / "out").mkdir()
+    result = run_cli("search", "a shape", "--db", shared_index, "-k", "2", "--export", "out/hits.csv",
+                     "--export", "out/hits.json")
+    assert result.exit_code == 0, result.stderr
+    (tmp_path / "out").rename(tmp_path / "moved")
+    moved = tmp_path / "moved"
+    with open(moved / "hits.csv", newline="", encoding="utf-8") as handle:
+        listed = [row["thumbnail"] for row in csv.DictReader(handle)]
+    listed += [clip["thumbnail"] for clip in json.loads((moved / "hits.json").read_text(encoding="utf-8"))["clips"]]
+    assert len(listed) == 4 and all(name.startswith("hits_thumbs/") and (moved / name).is_file() for name in listed)
 
 
 def test_an_unwritable_thumbnail_folder_is_one_line(shared_index, run_cli, tmp_path):

@@ -71,25 +71,43 @@ def test_a_failed_write_leaves_the_video_unregistered(tmp_path, tiny_model):
     assert set(done) <= registered
 
 
-def test_bf16_finds_the_same_clips_as_fp32(tmp_path, tiny_model):
-    fp32, store32, _ = build_index(tmp_path / "fp32", tiny_model, "fp32")
-    bf16, store16, _ = build_index(tmp_path / "bf16", tiny_model, "bf16")
+MINI_CLIP = str(SAMPLE_VIDEOS / "mini_clip")
+
+BF16_SCORE_TOLERANCE = 0.02
+"""How far a bf16 score may stray from fp32's: bf16 keeps 8 significant bits, which moves
+mini_clip's cosines by at most 0.004 (measured on the sample videos); the best clip of
+every query below leads the next by at least 0.17, so the ranking cannot flip within it."""
+
+
+def test_bf16_finds_the_same_clips_as_fp32(tmp_path, annotations):
+    # The trained miniature CLIP: its scores separate the scenes, so the comparison means
+    # something (the random tiny model sees all frames as near ties that rounding reorders).
+    fp32, store32, _ = build_index(tmp_path / "fp32", MINI_CLIP, "fp32")
+    bf16, store16, _ = build_index(tmp_path / "bf16", MINI_CLIP, "bf16")
     assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
 
     # Embeddings of the same frames point the same way.
     video = find_videos([SAMPLE_VIDEOS / "episode_01.mp4"])[0][0]
     pixels = [frame.pixels for frame in sample_video(video, 2)]
     cosines = np.sum(fp32.embed_images(pixels) * bf16.embed_images(pixels), axis=1)
-    assert cosines.min() >= 0.99
+    assert cosines.min() >= 0.999
 
-    # Image queries (sampled frames of each video) and text queries get the same top clips.
-    queries = [("image", p) for p in pixels[::3]] + [("text", t) for t in ["a red circle", "a blue square", "a star"]]
-    for kind, query in queries:
+    # Every annotated caption, and sampled frames as image queries: the same best clip, and
+    # the top three scores the same up to rounding (near ties further down may swap).
+    captions = [scene["caption"] for entry in annotations["videos"] for scene in entry["scenes"]]
+    queries = [("text", caption, caption) for caption in captions]
+    queries += [("image", f"episode_01 at {2 * i} s", pixels[i]) for i in range(0, len(pixels), 3)]
+    for kind, label, query in queries:
         clips = {}
         for name, encoder, store in [("fp32", fp32, store32), ("bf16", bf16, store16)]:
             vector = query_vector(encoder, Query.parse([query])) if kind == "text" else encoder.embed_images([query])[0]
-            clips[name] = [(c.episode, round(c.start, 3)) for c in search(store, vector, k=5)]
-        assert clips["bf16"][:3] == clips["fp32"][:3], kind
+            clips[name] = search(store, vector, k=5)
+        best32, best16 = clips["fp32"][0], clips["bf16"][0]
+        # The same scene: an edge may move by a sample whose score sits at the clip-split threshold.
+        assert best16.episode == best32.episode and best16.start < best32.end and best32.start < best16.end, label
+        scores32, scores16 = ([clip.score for clip in clips[name][:3]] for name in ("fp32", "bf16"))
+        assert np.abs(np.subtract(scores16, scores32)).max() < BF16_SCORE_TOLERANCE, label
+        assert scores32[0] - scores32[1] > 2 * BF16_SCORE_TOLERANCE, label  # the margin the docstring counts on
 
 
 def test_raw_frames_are_preprocessed_in_bounded_groups_with_the_same_embeddings(tmp_path, tiny_model, monkeypatch):

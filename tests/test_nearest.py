@@ -107,7 +107,7 @@ def search_one_episode(store, rng, episode: str):
 def test_the_exact_way_keeps_a_cache_that_follows_the_registry(archive):
     store, writer, truth, rng = archive
     videos, chosen, query, first = search_one_episode(store, rng, "ep2")
-    assert len(os.listdir(store.cache.folder)) == 1
+    assert len(first) == 5 and len(os.listdir(store.cache.folder)) == 1
 
     # The cache answers now: the same hits even with Chroma's copy gone.
     writer.frames.delete(where={"video_id": chosen[0].video_id})
@@ -122,6 +122,7 @@ def test_the_exact_way_keeps_a_cache_that_follows_the_registry(archive):
     chosen = [entry for entry in videos if entry.episode == "ep2"]
     again = nearest_frames(store, query, 5, videos, chosen)
     best = int(np.argmax(vectors @ query))
+    assert len(again) == 5
     assert again[0].t == best * 2.0 and abs(again[0].score - float(vectors[best] @ query)) < 1e-5
     assert len(os.listdir(store.cache.folder)) == 2
     assert store.cache.forget_others(videos) == 1  # what `prune` does: the stale file goes
@@ -147,10 +148,11 @@ def test_frames_of_a_video_being_indexed_are_found_by_an_unfiltered_search(archi
     writer.add_frames(unfinished, [0.0, 2.0], np.stack([target, target]))  # not registered (yet)
     videos = store.indexed_videos()
     hits = nearest_frames(store, target, 5, videos)
+    assert len(hits) == 5
     assert {(hit.episode, hit.t) for hit in hits[:3]} == {("running", 0.0), ("running", 2.0), ("ep0", 0.0)}
     assert hits[0].path in ("/archive/running.mp4", "/archive/ep0.mp4")
     only_ep0 = nearest_frames(store, target, 5, videos, [entry for entry in videos if entry.episode == "ep0"])
-    assert {hit.episode for hit in only_ep0} == {"ep0"} and only_ep0[0].t == 0.0
+    assert len(only_ep0) == 5 and {hit.episode for hit in only_ep0} == {"ep0"} and only_ep0[0].t == 0.0
 
 
 def test_overfetch_below_the_whole_collection_and_its_fallback_stay_exact(archive, monkeypatch):
@@ -183,8 +185,10 @@ def test_a_filter_matching_every_episode_still_leaves_out_unregistered_frames(wa
         writer.add_frames(video, [0.0, 2.0], np.stack([target, target]))  # stored, not registered
     videos = store.indexed_videos()
     hits = nearest_frames(store, target, 10, videos, list(videos))  # e.g. --episode 'ep*'
-    assert hits and all(hit.path.startswith("/archive/") for hit in hits)
-    assert (hits[0].episode, hits[0].t) == ("ep0", 0.0)
+    # All 10 asked for: the best registered frames, none of the four better unregistered ones, and no fewer.
+    expected = _expected(truth, target, 10, list(truth))
+    assert [(hit.episode, hit.t) for hit in hits] == [(episode, t) for _, episode, t, _ in expected]
+    assert all(hit.path == f"/archive/{hit.episode}.mp4" for hit in hits)
 
 
 def test_a_damaged_cache_file_is_fetched_again(archive):
@@ -205,7 +209,8 @@ def test_server_urls_name_one_cache_folder_however_they_are_written(tmp_path, mo
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     folders = {cache_folder(location(None, url), "sg-x") for url in
-               ("localhost:8000", "http://localhost:8000", "HTTP://localhost:8000", " http://localhost:8000/ ")}
+               ("localhost:8000", "http://localhost:8000", "HTTP://localhost:8000", " http://localhost:8000/ ", "localhost",
+                "http://LOCALHOST:8000/default_database", "localhost:8000/default_database/")}
     (folder,) = folders
     assert folder.startswith(str(tmp_path)) and "localhost" not in folder
     assert cache_folder(location(str(tmp_path / "db"), None), "sg-x") == str(tmp_path / "db" / "vectors" / "sg-x")

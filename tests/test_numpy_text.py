@@ -112,7 +112,8 @@ def test_configs_with_missing_or_moved_keys_match_transformers_or_fall_back(chan
     else:
         assert encoder is not None
     if expected is not None:
-        assert np.abs(ClipEncoder(str(folder), device="cpu").embed_texts(TEXTS[:3]) - expected).max() < 1e-5
+        encoder = ClipEncoder(str(folder), device="cpu", precision="fp32")  # as transformers ran: to 1e-5
+        assert np.abs(encoder.embed_texts(TEXTS[:3]) - expected).max() < 1e-5
 
 
 def test_a_text_search_imports_neither_torch_nor_transformers(shared_index, tmp_path):

@@ -108,6 +108,15 @@ def test_print_needs_no_installed_player(searched, run_cli, tmp_path, monkeypatc
     assert shlex.split(result.stdout) == ["mpv", f"--start={clips[0]['start']:.3f}", "--", clips[0]["path"]]
 
 
+def test_print_shows_control_characters_in_a_path_as_escapes(searched, run_cli):
+    where, _ = searched
+    rewrite_results(where, lambda saved: saved["clips"][0].update(path="/videos/\x1b[31mred\n.mp4"))
+    result = run_cli("open", "1", "--print", "--player", "mpv", *where)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and result.stdout.count("\n") == 1
+    assert "/videos/\\x1b[31mred\\n.mp4" in result.stdout
+
+
 def saved_results(where) -> str:
     from scenegrep.pipeline.present.results_file import results_path
 

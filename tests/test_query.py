@@ -36,6 +36,7 @@ def test_an_image_path_that_looks_weighted_is_taken_as_a_path(tmp_path):
     ({"not_texts": ["title card"]}, "only --not terms"),
     ({"texts": ["0:chase"]}, "weight 0"),
     ({"texts": ["2:"]}, "no text"),
+    ({"texts": ["9" * 400 + ":ball"]}, "too large"),
 ])
 def test_bad_queries_are_refused_with_a_reason(args, message):
     with pytest.raises(ScenegrepError, match=message):
@@ -49,6 +50,8 @@ def test_the_vector_formula_is_the_normalised_weighted_sum():
     assert float(np.linalg.norm(q)) == pytest.approx(1.0)
     with pytest.raises(ScenegrepError, match="cancel"):
         combine(np.stack([a, a]), [1.0, -1.0])
+    with pytest.raises(ScenegrepError, match="too large"):  # finite weights whose sum overflows
+        combine(np.stack([a, a]), [1e308, 1e308])
 
 
 def hit_scores(run_cli, db, *args) -> dict[tuple[str, float], float]:

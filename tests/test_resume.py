@@ -44,20 +44,88 @@ KILL_POINTS = {
 }
 
 
-def stop_when(process, backend, condition, sig) -> tuple[int, int, int]:
+def holds_a_lock(db: str | None) -> bool:
+    """Whether some process holds a SQLite lock on the embedded store at `db` now (never
+    for a server's: a paused client cannot block it). Probed by taking the exclusive
+    lock for an instant: a Chroma client writes when it opens, and a paused process
+    holding a lock (in a transaction, or mid-commit) would make it wait."""
+    import os
+    import sqlite3
+
+    path = os.path.join(db, "chroma.sqlite3") if db else None
+    if path is None or not os.path.exists(path):
+        return False
+    probe = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN EXCLUSIVE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return True
+    finally:
+        probe.close()
+
+
+def pause_outside_a_write(process, db: str | None) -> None:
+    """Stop `process` (SIGSTOP) at a moment it holds no lock on the embedded store at
+    `db` (see `holds_a_lock`): stopped while holding one, it runs on a little and is
+    stopped again."""
+    import os
+
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        _, status = os.waitpid(process.pid, os.WUNTRACED)  # returns once it is really stopped
+        assert os.WIFSTOPPED(status), f"index ended before it could be paused: {process.stderr.read()}"
+        if not holds_a_lock(db):
+            return
+        assert time.monotonic() < deadline, "index kept a lock on the store"
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.002)  # not a condition: only the next check above lets the test go on
+
+
+STEP_SECONDS = 0.02
+"""How long a run is let go between two looks at its index: a few frames at most (a
+frame takes ~40 ms here at --batch-size 1), where each kill point spans tens of frames.
+A look that took longer (opening a server's index before it exists: ~0.5 s) lets the
+run go as long, so that the run, still starting, is not slowed to a crawl, but never
+longer than MAX_STEP_SECONDS."""
+
+MAX_STEP_SECONDS = 0.25
+"""The longest a run is let go at once: a slow look (the first in-process open of an
+embedded index took seconds on a quiet CI machine) once let a whole 3-second run
+finish before the next look, so the "between videos" point was never seen."""
+
+
+def pause_when(process, backend, condition) -> tuple[int, int, int]:
+    """Run `process` in short steps, look at the index only while it is paused, and
+    return the state of the first pause where `condition` holds, leaving it paused:
+    the state checked is the state it is in, and no step can carry it past the point,
+    however fast the machine."""
     deadline = time.monotonic() + POLL_TIMEOUT
     store = None  # opened once it exists: reopening a server's index for every poll takes ~0.5 s
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"index ended before the kill point: {process.stderr.read()}"
+        look = time.monotonic()
+        pause_outside_a_write(process, backend.db)
         store = store or open_store(backend)
         state = index_state(backend, store)
         if condition(*state):
-            process.send_signal(sig)
-            process.wait(timeout=120)
             return state
-        time.sleep(0.05)
+        process.send_signal(signal.SIGCONT)
+        time.sleep(min(max(STEP_SECONDS, time.monotonic() - look), MAX_STEP_SECONDS))
     process.kill()
-    raise AssertionError("the kill point was not reached in time")
+    raise AssertionError("the index did not reach that point in time")
+
+
+def stop_when(process, backend, condition, sig) -> tuple[int, int, int]:
+    """`sig` to `process` at the first point where `condition` holds (see `pause_when`)."""
+    state = pause_when(process, backend, condition)
+    process.send_signal(sig)
+    process.send_signal(signal.SIGCONT)  # a paused process acts on SIGINT once it runs again
+    process.wait(timeout=120)
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -128,23 +196,23 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_leaves_no_partial_video(cle
 def test_search_works_while_an_index_is_running(tiny_model, tmp_path, request, run_subprocess):
     from conftest import write_video
 
-    # A 6-minute video (720 samples, ~25 s to index here): the search, a fresh process, ends well before it.
-    long_video = write_video(tmp_path / "long.mp4", range(25 * 360), rate=25)
+    long_video = write_video(tmp_path / "long.mp4", range(25 * 30), rate=25)  # 60 samples
     backend = make_backend("embedded", tmp_path, request)
     indexing = run_subprocess("index", long_video, "--model", tiny_model, "--every", "0.5", "--batch-size", "1",
                               *backend.args)
     try:
-        deadline = time.monotonic() + POLL_TIMEOUT
-        while index_state(backend)[0] < 10:
-            assert indexing.poll() is None and time.monotonic() < deadline, "index did not get going"
-            time.sleep(0.05)
+        # Paused mid-video, the run stays in progress (lock held, its video unregistered) while the search runs.
+        frames, videos, _ = pause_when(indexing, backend, KILL_POINTS["mid-video"])
+        assert 10 <= frames < 60 and videos == 0
         search = run_subprocess("search", "a red circle", "--json", "-k", "3", *backend.args)
         out, err = search.communicate(timeout=POLL_TIMEOUT)
         assert search.returncode == 0, err
-        assert json.loads(out)  # the frames stored so far are searchable
-        assert indexing.poll() is None  # and the index was still running meanwhile
+        hits = json.loads(out)  # the frames stored so far are searchable
+        assert hits and {hit["path"] for hit in hits} == {str(long_video)}
+        indexing.send_signal(signal.SIGCONT)
         indexing.wait(timeout=POLL_TIMEOUT)
         assert indexing.returncode == 0, indexing.stderr.read()
+        assert index_state(backend)[:2] == (60, 1)  # and the run went on to the end
     finally:
         if indexing.poll() is None:
             indexing.kill()
@@ -166,20 +234,26 @@ def test_a_second_index_on_the_same_folder_stops_with_a_clear_message(tmp_path, 
     assert run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db).exit_code == 0  # free again
 
 
-def test_wait_queues_behind_the_running_index(tmp_path, tiny_model, run_cli):
+def test_wait_queues_behind_the_running_index(tmp_path, tiny_model, run_subprocess):
+    import os
     import threading
 
-    from conftest import SAMPLE_VIDEOS
+    from conftest import SAMPLE_VIDEOS, Backend
     from scenegrep.pipeline.lock import IndexLock
 
     db = tmp_path / "db"
-    lock = IndexLock(str(db)).__enter__()
-    released = []
-    timer = threading.Timer(2.0, lambda: (released.append(time.monotonic()), lock.__exit__(None, None, None)))
-    timer.start()
-    result = run_cli("index", SAMPLE_VIDEOS, "--model", tiny_model, "--db", db, "--wait")
-    finished = time.monotonic()
-    timer.join()
-    assert result.exit_code == 0, result.stderr
-    assert released and finished > released[0]  # it ran only after the other writer let go
-    assert "waiting for scenegrep (pid" in result.stderr  # a wait says so instead of looking like a hang
+    with IndexLock(str(db)):  # as a running `scenegrep index` holds it
+        queued = run_subprocess("index", SAMPLE_VIDEOS / "episode_01.mp4", "--model", tiny_model, "--db", db, "--wait")
+        watchdog = threading.Timer(POLL_TIMEOUT, queued.kill)  # a run that never says it waits ends the read below
+        watchdog.start()
+        try:
+            said = next((line for line in iter(queued.stderr.readline, "") if "waiting for" in line), "")
+        finally:
+            watchdog.cancel()
+        # A wait says so instead of looking like a hang, naming who holds the index…
+        assert f"waiting for scenegrep (pid {os.getpid()}) to finish writing" in said
+        # …and opens nothing until the other writer lets go.
+        assert queued.poll() is None and not (db / "chroma.sqlite3").exists()
+    _, err = queued.communicate(timeout=POLL_TIMEOUT)
+    assert queued.returncode == 0, err
+    assert [v.episode for v in Backend("embedded", db=str(db)).store().indexed_videos()] == ["episode_01"]

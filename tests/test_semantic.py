@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, SAMPLE_VIDEOS
+from conftest import REPO, SAMPLE_VIDEOS, index_once
 from PIL import Image
 
 MINI_CLIP = SAMPLE_VIDEOS / "mini_clip"
@@ -19,13 +19,8 @@ MINI_CLIP = SAMPLE_VIDEOS / "mini_clip"
 
 @pytest.fixture(scope="module")
 def mini_index(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from scenegrep.cli.main import cli
-
     db = tmp_path_factory.mktemp("mini") / "db"
-    result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", str(MINI_CLIP), "--db", str(db)])
-    assert result.exit_code == 0, result.stderr
+    index_once(SAMPLE_VIDEOS, "--model", MINI_CLIP, "--db", db)
     return db
 
 
@@ -36,19 +31,25 @@ def search(run_cli, db, *args):
 
 
 def test_every_annotated_caption_finds_its_scene(run_cli, mini_index):
-    result = run_cli("eval", "videos", SAMPLE_VIDEOS / "annotations.json", "--model", MINI_CLIP, "--db", mini_index, "--json")
+    result = run_cli("eval", "videos", SAMPLE_VIDEOS / "annotations.json", "--model", MINI_CLIP, "--db", mini_index, "--json",
+                     "--snap")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["queries"] == 15
     assert report["recall_at_1"] >= 0.9
-    assert report["mean_iou"] >= 0.5  # clips follow the scenes, not whole videos
+    assert report["mean_iou"] >= 0.95  # clips start and end with their scenes
+    assert report["boundary_error_median"] <= 1 and report["clips_into_neighbouring_shots"] == 0
 
 
 def test_quick_start_query_finds_the_red_ball_clip(run_cli, mini_index):
     # "a red ball bouncing": the only red circle is episode_01, 0-5 s; samples
-    # at 0, 2, 4 s make the clip 00:00:00 to 00:00:06.
+    # at 0, 2, 4 s make the grid clip 00:00:00 to 00:00:06; --snap ends it at the cut.
     top = search(run_cli, mini_index, "a red ball bouncing", "-k", "3")[0]
     assert (top["episode"], top["start_tc"], top["end_tc"]) == ("episode_01", "00:00:00.000", "00:00:06.000")
+    assert (top["grid_start"], top["grid_end"]) == (None, None)
+    snapped = search(run_cli, mini_index, "a red ball bouncing", "-k", "3", "--snap")[0]
+    assert (snapped["episode"], snapped["start_tc"], snapped["end_tc"]) == ("episode_01", "00:00:00.000", "00:00:05.000")
+    assert (snapped["grid_start"], snapped["grid_end"]) == (0.0, 6.0)
 
 
 def test_an_image_query_finds_its_own_scene(run_cli, mini_index, tmp_path, annotations):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from fractions import Fraction
 
@@ -185,6 +186,75 @@ def test_a_killed_worker_is_replaced_and_the_pool_goes_on(tmp_path, short_segmen
         assert [t for t, _ in segmented(fine, 0.5, pool)[0]] == [t for t, _ in single_pass(fine, 0.5)]
 
 
+def wait_until(condition, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_video_numbered_but_never_submitted_does_not_stall_the_one_being_consumed(tmp_path, short_segments):
+    """A number taken for a video that then decoded elsewhere (or never started) once kept the
+    oldest video's own window for itself: a later video filling the window stalled the video
+    being consumed forever (seen as a hung `index --workers 2`)."""
+    later = write_video(tmp_path / "later.mp4", list(range(100)), options={"g": "25"})
+    consumed = write_video(tmp_path / "consumed.mp4", list(range(100)), options={"g": "25"})
+    with DecodePool(1) as pool:  # a window of two segments
+        never_submitted, current, next_one = pool.open_video(), pool.open_video(), pool.open_video()
+        plan = SegmentedSampler(video_for(str(later)), 0.5, pool).segments
+        assert len(plan) > pool.window
+        keys = [pool.submit(next_one, str(later), s.start_pts, s.end_pts, 0.5, None, 1) for s in plan]
+        wait_until(lambda: sum(pool._segments[k].done for k in keys) >= pool.window)  # the window is full
+        got: list = []
+        sampler = SegmentedSampler(video_for(str(consumed)), 0.5, pool, ticket=current)
+        reader = threading.Thread(target=lambda: got.extend((f.t, f.pixels) for f in sampler), daemon=True)
+        reader.start()
+        reader.join(60)
+        assert not reader.is_alive(), "the video being consumed never got a worker"
+        assert [t for t, _ in got] == [t for t, _ in single_pass(consumed, 0.5)]
+        pool.close_video(never_submitted)
+        pool.close_video(next_one)
+
+
+class RecordingPool(DecodePool):
+    """A real pool that notes which thread numbered which video."""
+
+    def __init__(self, workers):
+        super().__init__(workers)
+        self.numbered: list[tuple[int, str]] = []
+        self.submitted: dict[int, str] = {}
+
+    def open_video(self):
+        number = super().open_video()
+        self.numbered.append((number, threading.current_thread().name))
+        return number
+
+    def submit(self, video, path, *args):
+        self.submitted.setdefault(video, path)
+        return super().submit(video, path, *args)
+
+
+def test_the_indexer_numbers_videos_in_the_order_it_consumes_them(tmp_path, tiny_model):
+    """Decoding threads start in any order; the numbers that order the pool's work must not."""
+    from scenegrep.pipeline.encode import ClipEncoder
+    from scenegrep.pipeline.files import find_videos
+    from scenegrep.pipeline.index_access import Location, open_index
+    from scenegrep.pipeline.indexer import index_videos
+
+    videos, problems = find_videos([SAMPLE_VIDEOS])
+    assert not problems and len(videos) >= 2
+    encoder = ClipEncoder(tiny_model, device="cpu", precision="fp32")
+    with open_index(Location(db=str(tmp_path / "db")), write=True) as opened:
+        store = opened.for_writing(encoder.info, 0.5)
+        with RecordingPool(2) as pool:
+            results = list(index_videos(videos, encoder, store, pool=pool))
+    assert [r.status for r in results] == ["indexed"] * len(videos)
+    assert {thread for _, thread in pool.numbered} == {threading.current_thread().name}
+    numbers = [number for number, _ in pool.numbered]
+    assert numbers == sorted(numbers) and len(numbers) == len(videos)
+    assert [pool.submitted[n] for n in numbers] == [v.path for v in videos]
+
+
 # -- the command -----------------------------------------------------------------------------
 
 
@@ -228,7 +298,13 @@ def test_ctrl_c_with_workers_stops_every_worker_and_leaves_a_consistent_index(tm
     stderr = process.stderr.read()
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
-    assert not [pid for pid in workers if alive(pid)]  # every worker stopped
+    decoders = {pid for pid in workers if "resource_tracker" not in command_of(pid)}
+    assert len(decoders) >= 2
+    assert not [pid for pid in decoders if alive(pid)]  # every worker stopped before the command returned
+    deadline = time.monotonic() + ORPHAN_EXIT_SECONDS  # multiprocessing's resource tracker leaves once it sees EOF
+    while [pid for pid in workers if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not {pid: command_of(pid) for pid in workers if alive(pid)}
     frames, videos, done = index_state(backend)
     assert frames == done  # nothing half-indexed
 

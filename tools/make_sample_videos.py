@@ -6,6 +6,13 @@ Usage (from the repository root)::
     python tools/make_sample_videos.py            # writes into sample_videos/
     python tools/make_sample_videos.py --out DIR  # somewhere else
 
+It also writes ``sample_shots/`` (``--shots-out``): ``episode_04.mp4`` at
+24000/1001 fps, whose shot changes are the hard ones for clip edges (cuts
+between sampling-grid points, a held drawing across a cut, a cross-fade, a
+flash frame inside a shot), with its own ``annotations.json``. It lives
+outside ``sample_videos/`` so that indexing that folder still gives the three
+videos the tests and the quick start count on.
+
 Writes three small H.264 (libx264, yuv420p, CRF 30) MP4 files at 320x180 with
 different frame rates (24, 30000/1001 and 25 fps), each made of five scenes
 of 4-6 s joined by hard cuts, plus ``annotations.json`` (the ground truth:
@@ -76,12 +83,44 @@ VIDEOS: list[tuple[str, Fraction, list[tuple[str, str, str, str, float]]]] = [
 ]
 
 
+# (file name, frame rate, [(shape, colour, background, motion, seconds, transition into the scene), ...]).
+# Scene lengths put every shot change between the points of a 2-s grid.
+SHOTS_VIDEO: tuple[str, Fraction, list[tuple[str, str, str, str, float, str]]] = (
+    "episode_04.mp4",
+    Fraction(24000, 1001),
+    [
+        ("circle", "yellow", "blue", "bouncing", 4.3, "cut"),
+        ("square", "green", "black", "still", 4.6, "cut"),
+        ("triangle", "white", "black", "still", 4.5, "cut"),  # held drawing → held drawing, same background
+        ("star", "red", "blue", "moving right", 5.3, "cross-fade"),
+        ("circle", "black", "yellow", "moving up", 4.4, "cut"),
+    ],
+)
+
+CROSS_FADE_FRAMES = 12
+"""Frames of the cross-fade into a "cross-fade" scene, half before and half
+after its annotated start: the frames from the start on are more the new shot
+than the old one, so the annotated boundary is the fade's midpoint."""
+
+FLASH_AT = (3, 2.5)
+"""(scene index, seconds into it) of the one white flash frame in episode_04:
+a frame unlike both its neighbours inside a shot, which must not split it."""
+
+
 def _fraction_str(f: Fraction) -> str:
     return f"{f.numerator}/{f.denominator}"
 
 
-def write_video(path: Path, fps: Fraction, scenes: list[tuple[Scene, int]]) -> None:
-    """Encode ``scenes`` (scene, number of frames) as one H.264 MP4 at ``fps``."""
+def scene_frames(fps: Fraction, scenes: list[tuple[Scene, int]]):
+    """Every frame of ``scenes`` (scene, number of frames) in order, hard cuts between them."""
+    for scene, nframes in scenes:
+        for k in range(nframes):
+            yield render(scene, float(k / fps), WIDTH, HEIGHT)
+
+
+def write_video(path: Path, fps: Fraction, scenes: list[tuple[Scene, int]], frames=None) -> None:
+    """Encode ``scenes`` (scene, number of frames) as one H.264 MP4 at ``fps``
+    (or the given ``frames``, RGB arrays, when they are not plain hard cuts)."""
     time_base = 1 / fps  # one tick per frame: pts == frame index
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -90,16 +129,12 @@ def write_video(path: Path, fps: Fraction, scenes: list[tuple[Scene, int]]) -> N
         stream.codec_context.time_base = time_base
         # threads=1 keeps the encoded bytes reproducible across machines.
         stream.options = {"crf": str(CRF), "preset": "medium", "threads": "1"}
-        index = 0
-        for scene, nframes in scenes:
-            for k in range(nframes):
-                t = float(k / fps)  # time since the start of the scene
-                frame = av.VideoFrame.from_ndarray(render(scene, t, WIDTH, HEIGHT), format="rgb24")
-                frame.pts = index
-                frame.time_base = time_base
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-                index += 1
+        for index, pixels in enumerate(scene_frames(fps, scenes) if frames is None else frames):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            frame.time_base = time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
 
@@ -115,9 +150,62 @@ def check_video(path: Path, expected_frames: int) -> list[float]:
     return times
 
 
+def shots_frames(fps: Fraction, scenes: list[tuple[Scene, int]], transitions: list[str]) -> list[np.ndarray]:
+    """episode_04's frames: the scenes joined by their transitions, plus the flash frame."""
+    frames = [pixels.astype(np.float32) for pixels in scene_frames(fps, scenes)]
+    firsts = np.cumsum([0] + [n for _, n in scenes])
+    half = CROSS_FADE_FRAMES // 2
+    for number, transition in enumerate(transitions):
+        if transition != "cross-fade":
+            continue
+        boundary = int(firsts[number])
+        before, after = scenes[number - 1][0], scenes[number][0]
+        for k in range(-half, half):  # the old shot runs on under the fade, the new one starts early
+            alpha = (k + half + 0.5) / CROSS_FADE_FRAMES
+            old = render(before, float((boundary + k - firsts[number - 1]) / fps), WIDTH, HEIGHT)
+            new = render(after, float(k / fps), WIDTH, HEIGHT) if k < 0 else frames[boundary + k]
+            frames[boundary + k] = (1 - alpha) * old + alpha * np.asarray(new, np.float32)
+    scene, seconds = FLASH_AT
+    frames[int(firsts[scene]) + round(seconds * fps)] = np.full((HEIGHT, WIDTH, 3), 255, np.float32)
+    return [np.clip(frame + 0.5, 0, 255).astype(np.uint8) for frame in frames]
+
+
+def make_shots_video(out: Path, rng: random.Random) -> None:
+    """Write sample_shots/episode_04.mp4 and its annotations.json (see the module docstring)."""
+    name, fps, spec = SHOTS_VIDEO
+    scenes, entries, frame0 = [], [], 0
+    for shape, colour, bg, motion, seconds, transition in spec:
+        nframes = round(seconds * fps)
+        sc = Scene(shape=shape, colour=colour, background=bg, motion=motion,
+                   x=round(rng.uniform(0.3, 0.7), 3), y=round(rng.uniform(0.3, 0.7), 3),
+                   size=round(rng.uniform(0.36, 0.5), 3), duration=seconds)
+        entries.append({
+            "start": round(float(Fraction(frame0) / fps), 6),
+            "end": round(float(Fraction(frame0 + nframes) / fps), 6),
+            "caption": caption(sc), "shape": shape, "colour": colour, "background": bg, "motion": motion,
+            "transition_in": transition if frame0 else "start",
+            "first_frame": frame0, "num_frames": nframes,
+        })
+        scenes.append((sc, nframes))
+        frame0 += nframes
+    flash_scene, flash_seconds = FLASH_AT
+    entries[flash_scene]["flash_frame"] = entries[flash_scene]["first_frame"] + round(flash_seconds * fps)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    write_video(path, fps, scenes, shots_frames(fps, scenes, [t for *_, t in spec]))
+    check_video(path, frame0)
+    ann = {"generator": "tools/make_sample_videos.py", "videos": [{
+        "file": name, "fps": _fraction_str(fps), "duration": round(float(Fraction(frame0) / fps), 6),
+        "num_frames": frame0, "width": WIDTH, "height": HEIGHT, "scenes": entries}]}
+    (out / "annotations.json").write_text(json.dumps(ann, indent=2) + "\n")
+    (out / "README.md").write_text(SHOTS_README)
+    print(f"{path}: {frame0} frames @ {_fraction_str(fps)} fps, {path.stat().st_size / 1024:.0f} KiB")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "sample_videos"))
+    ap.add_argument("--shots-out", default=str(Path(__file__).resolve().parent.parent / "sample_shots"))
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "annotations.json").write_text(json.dumps(ann, indent=2) + "\n")
     (out / "README.md").write_text(README)
     print(f"wrote {out / 'annotations.json'} ({len(seen_captions)} scenes)")
+    make_shots_video(Path(args.shots_out), rng)
     return 0
 
 
@@ -228,6 +317,25 @@ which is what the quick-start query "a red ball bouncing" should find.
 `mini_clip/` holds a tiny CLIP model trained on these synthetic shapes by
 `tools/train_mini_clip.py`: a test fixture, not a real model (see
 `mini_clip/TRAINING.md`).
+"""
+
+SHOTS_README = """\
+# Sample shots
+
+`episode_04.mp4` (320x180 H.264, 24000/1001 fps, 23.1 s) and its ground truth
+`annotations.json`, generated by `python tools/make_sample_videos.py` with the
+videos in `sample_videos/`. Its five shots change where clip edges are hard
+to get right: every change falls between the points of a 2-s sampling grid;
+a held drawing cuts to another held drawing on the same background (4.6 s to
+9.1 s); a 12-frame cross-fade leads into the red star (annotated at its
+midpoint, `"transition_in": "cross-fade"`); one white flash frame
+(`flash_frame`) sits inside the red star's shot and must not split it.
+
+It lives here, not in `sample_videos/`, so that indexing that folder still
+gives the three videos the tests and the quick start count on. Measure clip
+edges with
+
+    scenegrep eval videos sample_shots/annotations.json --model sample_videos/mini_clip
 """
 
 if __name__ == "__main__":

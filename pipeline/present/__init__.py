@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import ScenegrepError
 from ..records import Clip
@@ -32,7 +33,8 @@ FORMATS = {
 """Export formats and the file extensions that select them."""
 
 WITH_THUMBNAILS = frozenset({"csv", "json", "html"})
-"""Formats that list a thumbnail per clip; their pictures go to `NAME_thumbs/` next to the file."""
+"""Formats that list a thumbnail per clip; their pictures go to `NAME_thumbs/` next to the file,
+which names each one relative to itself (`NAME_thumbs/001_….jpg`, see `beside`)."""
 
 
 @dataclass
@@ -69,6 +71,16 @@ def thumbnail_folder(path: str) -> str:
     return f"{stem}_thumbs"
 
 
+def beside(file: str, export_path: str) -> str:
+    """`file` as the export at `export_path` lists it: relative to the export's folder, with `/`.
+
+    The thumbnail folder is made for the export and named after it, so the two are
+    moved, zipped and sent together; a path relative to the export still finds the
+    pictures there (a downloaded zip unpacked anywhere, a folder mailed on), where an
+    absolute one would name the machine and folder it was written in."""
+    return Path(os.path.relpath(file, os.path.dirname(os.path.abspath(export_path)))).as_posix()
+
+
 def export(clips: list[Clip], path: str, fmt: str | None = None, title: str = "", thumbnail_cache: dict | None = None,
            protected: Protected | None = None) -> ExportResult:
     """Write `clips` (best first) to `path` in `fmt` (default: from the extension).
@@ -98,7 +110,8 @@ def export(clips: list[Clip], path: str, fmt: str | None = None, title: str = ""
         cache = {} if thumbnail_cache is None else thumbnail_cache
         if result.thumbnails not in cache:
             cache[result.thumbnails] = write_thumbnails(clips, result.thumbnails)
-        thumbnails, warnings = cache[result.thumbnails]
+        written, warnings = cache[result.thumbnails]
+        thumbnails = [None if file is None else beside(file, path) for file in written]
         result.warnings = list(warnings)
     records = [clip_record(rank, clip, thumb) for rank, (clip, thumb) in enumerate(zip(clips, thumbnails), 1)]
     if fmt == "edl":
@@ -114,7 +127,7 @@ def export(clips: list[Clip], path: str, fmt: str | None = None, title: str = ""
     elif fmt == "xspf":
         files = {target: xspf_text(clips, title)}
     else:
-        files = {target: sheet_html(records, path, f"scenegrep: {title}" if title else "scenegrep results")}
+        files = {target: sheet_html(records, f"scenegrep: {title}" if title else "scenegrep results")}
     try:
         write_all_atomically(files)
     except OSError as exc:

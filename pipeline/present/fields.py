@@ -40,7 +40,9 @@ def smpte(seconds: float, rate: Fraction | None) -> str | None:
 def clip_record(rank: int, clip: Clip, thumbnail: str | None = None) -> dict:
     """A clip as a flat-ish dict: what `--json`, JSON and CSV exports and the results file hold.
 
-    `start`/`end` are seconds (end exclusive), `*_tc` are `HH:MM:SS.mmm`,
+    `start`/`end` are seconds (end exclusive), snapped to the shot changes
+    (`grid_start`/`grid_end`: the sampling-grid edges they came from, before
+    padding; None when the clip did not snap), `*_tc` are `HH:MM:SS.mmm`,
     `*_smpte` are SMPTE at the video's frame rate `fps` ("25", "30000/1001"; for a
     variable-frame-rate video its average rate to a thousandth, "15.512": see
     `timecode.rate_text`)."""
@@ -51,6 +53,8 @@ def clip_record(rank: int, clip: Clip, thumbnail: str | None = None) -> dict:
         "path": clip.path,
         "start": round(clip.start, 6),
         "end": round(clip.end, 6),
+        "grid_start": None if clip.grid_start is None else round(clip.grid_start, 6),
+        "grid_end": None if clip.grid_end is None else round(clip.grid_end, 6),
         "start_tc": Timecode(clip.start).to_hms(),
         "end_tc": Timecode(clip.end).to_hms(),
         "start_smpte": smpte(clip.start, rate),

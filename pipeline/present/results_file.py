@@ -3,8 +3,9 @@
 For an embedded index the file sits in the index folder, so each index
 remembers its own last search; for a Chroma server it goes to a per-user
 state folder ($XDG_STATE_HOME/scenegrep, else ~/.local/state/scenegrep),
-one file per server (named by the URL as `store.location` spells it, so
-`host:8000` and `http://host:8000` share it, as they share the vector cache).
+one file per server and database (named by the URL as `connect.location`
+spells it, so `host:8000` and `http://host:8000` share it, as they share the
+vector cache).
 
 The file is untrusted on reading (it can be edited or damaged): a result is
 checked field by field before `open` uses it.
@@ -39,7 +40,7 @@ def results_path(db: str | None = None, url: str | None = None) -> str:
     """Where the last search of this index is kept."""
     if url:
         base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-        digest = hashlib.sha1(location(None, url).strip().rstrip("/").encode("utf-8")).hexdigest()[:12]
+        digest = hashlib.sha1(location(None, url).encode("utf-8")).hexdigest()[:12]
         return os.path.join(base, "scenegrep", f"last-search-{digest}.json")
     if not db:
         raise ValueError("results_path needs the index folder or the server url")

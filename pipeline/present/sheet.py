@@ -8,7 +8,6 @@ URIs, percent-encoded byte for byte."""
 
 from __future__ import annotations
 
-import os
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
@@ -29,14 +28,13 @@ def media_link(path: str, start: float, end: float) -> str:
     return f"{Path(path).as_uri()}#t={start:.3f},{end:.3f}"
 
 
-def sheet_html(records: list[dict], path: str, title: str = "scenegrep results") -> str:
-    """The sheet for clip records (see `fields.clip_record`) to be saved at `path`; thumbnails
-    are linked relative to it so the folder can be moved as a whole."""
-    folder = os.path.dirname(os.path.abspath(path))
+def sheet_html(records: list[dict], title: str = "scenegrep results") -> str:
+    """The sheet for clip records (see `fields.clip_record`); their thumbnails are paths
+    relative to the sheet (`export.beside`), linked as such so the folder can be moved as a whole."""
     cards = []
     for record in records:
         if record.get("thumbnail"):
-            src = quote(Path(os.path.relpath(record["thumbnail"], folder)).as_posix())
+            src = quote(record["thumbnail"])
             picture = f'<img src="{escape(src)}" alt="{escape(visible(record["episode"]))} at {escape(record["start_tc"])}">'
         else:
             picture = '<p class="missing">no thumbnail (video not readable)</p>'

@@ -24,6 +24,7 @@ class Protected:
 
     folders: dict[str, str] = field(default_factory=dict)
     files: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # casefolded name → [(path, what)]
+    _inodes: dict[tuple[int, int], str] = field(default_factory=dict, compare=False)  # filled on first need
 
     @classmethod
     def of(cls, folders: dict[str, str] | None = None, files: dict[str, str] | None = None) -> Protected:
@@ -40,15 +41,33 @@ class Protected:
                 return f"it is inside {what} {visible(folder)}"
         if not os.path.exists(real):
             return None  # nothing there to replace
-        # The same file, however it is named (a link, another spelling on a case-insensitive disk).
-        # A hard link under another name is safe: the rename replaces only the link.
+        # The same file, however it is named: by name first (a link, another spelling on a
+        # case-insensitive disk), then by inode (an indexed path that is itself a link to a file
+        # named otherwise). A hard link under another name is safe: the rename replaces only the link.
         for other, what in self.files.get(os.path.basename(real).casefold(), []):
             try:
                 if os.path.samefile(real, other):
                     return f"it is {what}"
             except OSError:
                 continue
-        return None
+        try:
+            stat = os.stat(real)
+        except OSError:
+            return None
+        return self._by_inode().get((stat.st_dev, stat.st_ino))
+
+    def _by_inode(self) -> dict[tuple[int, int], str]:
+        """(device, inode) of every protected file that exists: one stat each, once per run."""
+        if not self._inodes:
+            for entries in self.files.values():
+                for path, what in entries:
+                    try:
+                        stat = os.stat(path)
+                    except OSError:
+                        continue
+                    self._inodes[(stat.st_dev, stat.st_ino)] = f"it is {what}"
+            self._inodes.setdefault((-1, -1), "")  # marks the map as built, even when empty
+        return self._inodes
 
 
 def checked_target(path: str, protected: Protected | None = None) -> str:
