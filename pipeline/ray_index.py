@@ -75,6 +75,9 @@ ENCODER_START_SECONDS = 600.0
 """How long an encoding actor may take to be placed and load the model (imports,
 weights from a shared disk) before the run gives up on it."""
 
+CONNECT_CHECK_SECONDS = 10.0
+"""How long the head's port may take to accept a connection before the address is called wrong."""
+
 WAIT_SECONDS = 1.0
 """How long the driver waits for a segment before refreshing the progress bar."""
 
@@ -146,6 +149,8 @@ def connect(address: str | None):
         return ray
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     _notices_to_stderr(ray)
+    if address not in (None, "auto"):
+        _check_reachable(address)
     options = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
     if address is None:
         options["include_dashboard"] = False
@@ -476,6 +481,21 @@ class _Run:
 
     def close(self) -> None:
         self.writer.close(wait=not self.writer.failed)
+
+
+def _check_reachable(address: str) -> None:
+    """Raise ScenegrepError at once when nothing listens at the address's host:port: Ray itself
+    retries an unreachable head for minutes, printing C++ warnings."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_CHECK_SECONDS):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ScenegrepError(f"cannot connect to the Ray cluster at {address}: nothing answers there "
+                             f"({exc.strerror or exc}); start one with `ray start --head` or check the address "
+                             "(auto, host:6379 or ray://host:10001)") from None
 
 
 def _notices_to_stderr(ray) -> None:

@@ -161,6 +161,16 @@ def test_without_ray_installed_the_flag_says_how_to_install_it(tmp_path):
         "scenegrep: error: --ray needs Ray, which is not installed; install it with: pip install 'scenegrep[ray]'"]
 
 
+def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path):
+    started = time.monotonic()
+    result = ray_index(SAMPLE_VIDEOS / "episode_02.mp4", "--model", MINI_CLIP, "--db", tmp_path / "db",
+                       "--ray", "127.0.0.1:1")
+    assert result.returncode == 1 and time.monotonic() - started < 60  # Ray alone retries for minutes
+    assert result.stderr.strip().splitlines() == [
+        "scenegrep: error: cannot connect to the Ray cluster at 127.0.0.1:1: nothing answers there (Connection "
+        "refused); start one with `ray start --head` or check the address (auto, host:6379 or ray://host:10001)"]
+
+
 def test_a_path_after_ray_is_refused_as_an_address_not_guessed(run_cli, tmp_path):
     result = run_cli("index", "--ray", SAMPLE_VIDEOS, "--db", tmp_path / "db")
     assert result.exit_code == 2
