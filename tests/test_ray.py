@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from conftest import SAMPLE_VIDEOS, Backend, make_backend
 
-pytest.importorskip("ray", reason="the Ray tests need `pip install -e '.[dev,ray]'` (README)")
+if not os.environ.get("CI"):  # CI installs Ray (.ci/run, as README says): there a missing Ray fails the tests
+    pytest.importorskip("ray", reason="the Ray tests need `pip install -e '.[dev,ray]'` (README)")
 
 MINI_CLIP = SAMPLE_VIDEOS / "mini_clip"
 QUERIES = ("a red ball", "a blue square", "a green triangle")
