@@ -23,6 +23,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+"""The clusters here listen on 127.0.0.1 only. Ray 2.60 turns token authentication on for a
+new local cluster (`ray.init()` without an address, as `scenegrep index --ray` runs it) and
+keeps the token in ~/.ray/auth_token; every later `ray start --head` then requires it, and the
+drivers started here would fail to join. Set before any node or driver starts, so all inherit it."""
+
 START_TIMEOUT = 180.0
 """Seconds to wait for every node to join: a node starts in ~5 s alone, but the
 tests' 2 cores are shared with other jobs, and each node starts several processes."""
