@@ -8,11 +8,11 @@ import time
 
 import click
 
-from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, chroma_url_option, db_option,
+from .common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, chroma_url_option, db_option,
                      device_option, fail, json_option, model_option, precision_option, say_waiting, shown,
                      index_location, wait_option)
-from .params import FiniteFloatRange
-from .progress import TqdmProgress
+from .params import LOCAL_RAY, FiniteFloatRange, RayAddress
+from .progress import ClusterProgress, TqdmProgress
 
 STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
 
@@ -29,6 +29,11 @@ STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Decoding processes: each decodes a segment of a video, so one long video spreads over all "
               "of them. Default: one per core on 4 or more cores, else 1 (decode in this process).")
+@click.option("--ray", "ray_address", type=RayAddress(), is_flag=False, flag_value=LOCAL_RAY, default=None,
+              help="Decode and encode on a Ray cluster: auto, a head node (host:6379) or a client address "
+              "(ray://host:10001); without an address (put it after the paths), a local Ray instance. The index is "
+              "written from here (--db or --chroma-url); every node must read the videos at the same paths. "
+              "Needs: pip install 'scenegrep[ray]'.")
 @click.option("--prune", is_flag=True,
               help="Afterwards, remove indexed videos under PATHS whose files no longer exist.")
 @wait_option
@@ -38,7 +43,8 @@ STATUSES = ("indexed", "unchanged", "moved", "copied", "failed")
 @device_option
 @precision_option
 @json_option
-def index(paths, every, batch_size, sampling, workers, prune, wait, db, chroma_url, model, device, precision, as_json):
+def index(paths, every, batch_size, sampling, workers, ray_address, prune, wait, db, chroma_url, model, device, precision,
+          as_json):
     """Index videos (files or folders, searched recursively) for search.
 
     Samples one frame every --every seconds, embeds it with CLIP and stores it
@@ -60,6 +66,7 @@ def index(paths, every, batch_size, sampling, workers, prune, wait, db, chroma_u
       scenegrep index ~/archive --sampling keyframes --precision bf16
       scenegrep index ~/archive --prune --workers 8
       scenegrep index ~/archive --chroma-url http://archive-host:8000
+      scenegrep index /mnt/archive --ray auto --chroma-url http://archive-host:8000
     """
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
     from scenegrep.pipeline.files import find_videos
@@ -67,6 +74,12 @@ def index(paths, every, batch_size, sampling, workers, prune, wait, db, chroma_u
     from scenegrep.pipeline.indexer import index_videos
     from scenegrep.pipeline.prune import prune_missing
 
+    if ray_address and workers:
+        fail("--workers is for one machine; with --ray the cluster's CPUs decode (one segment per CPU)", EXIT_USAGE)
+    if ray_address:
+        from scenegrep.pipeline.ray_index import require_ray
+
+        require_ray()
     started = time.perf_counter()
     videos, problems = find_videos(paths)
     for path, reason in problems:
@@ -78,22 +91,32 @@ def index(paths, every, batch_size, sampling, workers, prune, wait, db, chroma_u
     where = place.where
     results = []
     pruned = []
+    cluster = None
     with open_index(place, write=True, wait=wait, on_wait=say_waiting) as opened:
-        encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, batch_size=batch_size,
-                              precision=precision)
+        model_name = opened.model_to_load(model, DEFAULT_MODEL)
+        encoder = ClipEncoder(model_name, device=device, batch_size=batch_size, precision=precision)
         store = opened.for_writing(encoder.info, every)
         try:
-            with TqdmProgress(len(videos)) as progress, contextlib.closing(  # Ctrl-C here stops it too
-                    index_videos(videos, encoder, store, progress, sampling=sampling, workers=workers)) as indexing:
-                for result in indexing:
-                    results.append(result)
-                    for warning in result.warnings:
-                        progress.write(f"scenegrep: warning: {shown(result.video.path)}: {shown(warning)}")
-                    if result.status == "failed":
-                        progress.write(f"scenegrep: skipping {shown(result.video.path)}: {shown(result.reason)}")
-                    elif result.source:
-                        progress.write(f"scenegrep: {shown(result.video.path)}: {result.status} from {shown(result.source)} "
-                                       f"({result.frames} frames reused, nothing re-encoded)")
+            with (ClusterProgress if ray_address else TqdmProgress)(len(videos)) as progress:
+                if ray_address:
+                    from scenegrep.pipeline.ray_index import ClusterStats, EncoderSpec, index_on_ray
+
+                    cluster = ClusterStats()
+                    running = index_on_ray(videos, EncoderSpec(encoder.name, device, precision, batch_size),
+                                           encoder.input_size, store, progress, sampling=sampling, stats=cluster,
+                                           address=None if ray_address == LOCAL_RAY else ray_address)
+                else:
+                    running = index_videos(videos, encoder, store, progress, sampling=sampling, workers=workers)
+                with contextlib.closing(running):  # Ctrl-C in the loop below stops it too
+                    for result in running:
+                        results.append(result)
+                        for warning in result.warnings:
+                            progress.write(f"scenegrep: warning: {shown(result.video.path)}: {shown(warning)}")
+                        if result.status == "failed":
+                            progress.write(f"scenegrep: skipping {shown(result.video.path)}: {shown(result.reason)}")
+                        elif result.source:
+                            progress.write(f"scenegrep: {shown(result.video.path)}: {result.status} from "
+                                           f"{shown(result.source)} ({result.frames} frames reused, nothing re-encoded)")
             if prune:
                 pruned = prune_missing(store, within=paths)
                 for entry in pruned:
@@ -116,17 +139,22 @@ def index(paths, every, batch_size, sampling, workers, prune, wait, db, chroma_u
         f"indexed {counts['indexed']} video(s), {new_frames} new frame(s); {counts['unchanged']} unchanged; "
         + "".join(f"{text}; " for text in reused)
         + (f"{len(pruned)} pruned; " if prune else "")
-        + f"{failed} failed; {elapsed:.1f} s (index: {shown(where)}, model: {shown(encoder.info.name)}, {_ran_on(encoder)})",
+        + f"{failed} failed; {elapsed:.1f} s (index: {shown(where)}, model: {shown(encoder.info.name)}, "
+        f"{_ran_on_cluster(cluster) if cluster else _ran_on(encoder)})",
         err=True,
     )
+    if cluster and cluster.workers:
+        for line in _per_worker(cluster):
+            click.echo(line, err=True)
     if as_json:
         click.echo(json.dumps({
             "db": where,
             "model": encoder.info.name,
             "every": store.info.every,
             "sampling": sampling,
-            "device": encoder.device if encoder.loaded else None,
-            "precision": encoder.precision if encoder.loaded else None,
+            "device": cluster.device if cluster else (encoder.device if encoder.loaded else None),
+            "precision": cluster.precision if cluster else (encoder.precision if encoder.loaded else None),
+            **({"ray": _cluster_json(cluster)} if cluster else {}),
             "seconds": round(elapsed, 3),
             "counts": {**counts, "failed": failed, "pruned": len(pruned)},
             "videos": [
@@ -148,6 +176,39 @@ def _ran_on(encoder) -> str:
     if not encoder.loaded:
         return "model not loaded: nothing to encode"
     return f"device: {encoder.device}, precision: {encoder.precision}"
+
+
+def _ran_on_cluster(cluster) -> str:
+    if not cluster.address:
+        return "Ray not contacted: nothing to encode"
+    if not cluster.encoders:
+        return f"Ray {cluster.address}: no encoder started, nothing left to encode"
+    return (f"Ray {cluster.address}: {cluster.nodes} node(s), {cluster.cpus:g} CPU(s), {cluster.gpus:g} GPU(s), "
+            f"{cluster.encoders} encoder(s) on {cluster.device}, precision: {cluster.precision}; "
+            f"{cluster.retried} segment(s) resubmitted")
+
+
+def _per_worker(cluster) -> list[str]:
+    """One line per worker process: what it did and its throughput while busy."""
+    lines = []
+    for totals in sorted(cluster.workers.values(), key=lambda t: (t.worker.kind, t.worker.node, t.worker.pid)):
+        busy = max(totals.busy_seconds, 1e-9)
+        lines.append(f"  {totals.worker.kind} {shown(totals.worker.node)} pid {totals.worker.pid}: "
+                     f"{totals.segments} segment(s), {totals.frames} frame(s), {totals.video_seconds:.0f} video-s "
+                     f"in {totals.busy_seconds:.1f} s busy ({totals.video_seconds / busy:.0f} video-s/s, "
+                     f"{totals.frames / busy:.0f} frames/s)")
+    return lines
+
+
+def _cluster_json(cluster) -> dict:
+    return {
+        "address": cluster.address, "nodes": cluster.nodes, "cpus": cluster.cpus, "gpus": cluster.gpus,
+        "encoders": cluster.encoders, "resubmitted": cluster.retried, "segments": cluster.segments,
+        "in_flight_limit": cluster.in_flight_limit, "peak_in_flight": cluster.peak_in_flight,
+        "workers": [{"kind": t.worker.kind, "node": t.worker.node, "pid": t.worker.pid, "segments": t.segments,
+                     "frames": t.frames, "video_seconds": round(t.video_seconds, 3),
+                     "busy_seconds": round(t.busy_seconds, 3)} for t in cluster.workers.values()],
+    }
 
 
 def _extensions_hint() -> str:

@@ -33,3 +33,25 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return super().convert(number, param, ctx)
+
+
+LOCAL_RAY = "local"
+"""`--ray` without an address (or `--ray=local`): a Ray instance started on this machine."""
+
+
+class RayAddress(click.ParamType):
+    """Where `--ray` finds its cluster: auto, local, host:port or ray://host:port.
+
+    Anything else is refused rather than guessed: `--ray` takes an optional value,
+    so `index --ray videos/` would otherwise read the folder as an address."""
+
+    name = "address"
+
+    def convert(self, value, param, ctx):
+        import re
+
+        text = str(value)
+        if text in ("auto", LOCAL_RAY) or re.fullmatch(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}", text):
+            return text
+        self.fail(f"{text!r} is not a Ray address (auto, local, host:6379 or ray://host:10001); "
+                  "without an address put --ray after the paths", param, ctx)

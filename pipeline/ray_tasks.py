@@ -1,0 +1,187 @@
+"""What runs on a Ray cluster's workers: check files, plan a video, decode a segment, encode frames.
+
+Plain functions and one class; `pipeline/ray_index.py` (the driver) wraps them
+with `ray.remote`, so this module imports neither Ray nor torch at the top: a
+decoding worker never loads the model. Each result names the worker that
+produced it (node, pid) and how long it took, for the driver's summary.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .errors import VideoError
+
+DECODE_THREADS = 1
+"""FFmpeg threads per decoding task: each task reserves one CPU of its node,
+so a node runs as many segments at once as it has CPUs, one core each."""
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Who did a piece of work: a process on a node."""
+
+    node: str  # the node's IP address, as Ray names it
+    pid: int
+    kind: str  # "decode" or "encode"
+
+    @classmethod
+    def here(cls, kind: str) -> "Worker":
+        try:
+            import ray
+
+            node = ray.util.get_node_ip_address()
+        except Exception:  # outside Ray (a library user calling these directly)
+            node = socket.gethostname()
+        return cls(node, os.getpid(), kind)
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """What the driver needs to cut a video into segments."""
+
+    duration: float | None
+    rate: Fraction | None
+    height: int
+    width: int
+    keyframes: list[tuple[float, int]] | None  # None: PyAV cannot open it (OpenCV can): decoded whole
+
+
+@dataclass(frozen=True)
+class DecodedSegment:
+    """Candidate frames of one segment (or every sample of a video decoded whole), resized for the model."""
+
+    times: list[float]
+    pixels: list[np.ndarray]  # H×W×3 uint8 RGB, one per time
+    decode_errors: int
+    strategy: str  # how they were reached (sample.STRATEGIES, or "segments")
+    worker: Worker
+    seconds: float  # decoding time
+
+
+@dataclass(frozen=True)
+class EncodedSegment:
+    times: list[float]
+    vectors: np.ndarray  # (n, dim) float32, unit length
+    decode_errors: int
+    strategy: str
+    decoded_by: Worker
+    decode_seconds: float
+    encoded_by: Worker
+    encode_seconds: float
+
+
+def unseen(files: list[tuple[str, int]]) -> tuple[str, list[tuple[str, str]]]:
+    """(this node, [(path, why this node cannot read it)]) for (path, size as the driver sees it) pairs."""
+    missing = []
+    for path, size in files:
+        try:
+            with open(path, "rb") as fh:
+                seen = os.fstat(fh.fileno()).st_size
+        except OSError as exc:
+            missing.append((path, exc.strerror or str(exc)))
+            continue
+        if seen != size:
+            missing.append((path, f"{seen} bytes here, {size} where the index runs: another file at the same path"))
+    try:
+        import ray
+
+        node = f"{ray.util.get_node_ip_address()} ({ray.get_runtime_context().get_node_id()[:8]})"
+    except Exception:  # outside Ray
+        node = socket.gethostname()
+    return node, missing
+
+
+def plan_video(path: str) -> VideoPlan:
+    """The stream's facts and its keyframes (a demux of the file, no decoding).
+
+    Raises VideoError when neither PyAV nor OpenCV can open it."""
+    from .decoders import PyAVDecoder, open_decoder
+
+    try:
+        decoder = PyAVDecoder(path)
+        try:
+            info = decoder.info()
+            keyframes = decoder.keyframes()
+        finally:
+            decoder.close()
+    except VideoError:
+        decoder = open_decoder(path)  # OpenCV, or a VideoError saying why neither reads it
+        try:
+            info = decoder.info()
+        finally:
+            decoder.close()
+        keyframes = None
+    return VideoPlan(info.duration, info.rate, info.height, info.width, keyframes)
+
+
+def decode_segment(path: str, start_pts: int | None, end_pts: int | None, every: float,
+                   size: tuple[int, int] | None) -> DecodedSegment:
+    """The candidates of one segment (see `segments.is_candidate`); the driver applies the grid rule.
+
+    Raises VideoError when the file cannot be opened or decoded."""
+    from .decode_worker import SegmentTask
+    from .decode_worker import decode_segment as candidates
+
+    started = time.perf_counter()
+    times, pixels, errors = [], [], 0
+    for item in candidates(SegmentTask(0, path, start_pts, end_pts, every, size, DECODE_THREADS)):
+        if isinstance(item, int):
+            errors = item
+        else:
+            times.append(item[0])
+            pixels.append(item[1])
+    return DecodedSegment(times, pixels, errors, "segments", Worker.here("decode"), time.perf_counter() - started)
+
+
+def sample_whole(path: str, every: float, sampling: str, size: tuple[int, int] | None) -> DecodedSegment:
+    """Every sample of a video decoded in one task (keyframes sampling, or a file only OpenCV reads).
+
+    Raises VideoError when the file cannot be opened."""
+    from .decoders import resize_rgb
+    from .records import Video
+    from .sample import VideoSampler
+
+    started = time.perf_counter()
+    times, pixels = [], []
+    with VideoSampler(Video(path, "", ""), every, sampling=sampling) as sampler:
+        for frame in sampler:
+            times.append(frame.t)
+            pixels.append(resize_rgb(frame.pixels, size) if size else frame.pixels)
+        return DecodedSegment(times, pixels, sampler.decode_errors, sampler.used_strategy, Worker.here("decode"),
+                              time.perf_counter() - started)
+
+
+class FrameEncoder:
+    """An encoding actor: loads the CLIP model once, then embeds decoded segments.
+
+    Raises ScenegrepError (on construction) when the model cannot be loaded there."""
+
+    def __init__(self, model: str, device: str | None, precision: str | None, batch_size: int | None):
+        from .encode import ClipEncoder
+
+        self.encoder = ClipEncoder(model, device=device, batch_size=batch_size, precision=precision).load()
+        self.worker = Worker.here("encode")
+
+    def describe(self) -> tuple[Worker, str, str]:
+        """(who, device, precision): asked once, so a model that does not load fails before any work."""
+        return self.worker, self.encoder.device, self.encoder.precision
+
+    def encode(self, segment: DecodedSegment) -> EncodedSegment:
+        from .encode import vectors_of
+
+        started = time.perf_counter()
+        encoder = self.encoder
+        chunks = []
+        for start in range(0, len(segment.pixels), encoder.batch_size):
+            batch = encoder.preprocess(segment.pixels[start : start + encoder.batch_size])
+            chunks.append(vectors_of(encoder.embed_pixels_later(batch)))
+        vectors = np.concatenate(chunks) if chunks else np.zeros((0, encoder.info.dim), np.float32)
+        return EncodedSegment(segment.times, vectors, segment.decode_errors, segment.strategy, segment.worker,
+                              segment.seconds, self.worker, time.perf_counter() - started)
