@@ -314,18 +314,22 @@ def test_ctrl_c_with_workers_stops_every_worker_and_leaves_a_consistent_index(tm
     process = run_subprocess("index", SAMPLE_VIDEOS, "--model", tiny_model, "--every", "0.5", "--batch-size", "1",
                              "--workers", "2", *backend.args)
     workers: set[int] = set()
+    commands: dict[int, str] = {}  # read while they run: an exiting process's command line reads empty
 
     def mid_video_with_workers(*state):
-        workers.update(children_of(process.pid))
-        return len(workers) >= 2 and KILL_POINTS["mid-video"](*state)
+        for pid in children_of(process.pid) - workers:
+            workers.add(pid)
+            commands[pid] = command_of(pid)
+        decoding = [pid for pid in workers if "spawn_main" in commands[pid]]
+        return len(decoding) >= 2 and KILL_POINTS["mid-video"](*state)
 
     stop_when(process, backend, mid_video_with_workers, signal.SIGINT)
     stderr = process.stderr.read()
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
-    decoders = {pid for pid in workers if "resource_tracker" not in command_of(pid)}
+    decoders = {pid for pid in workers if "spawn_main" in commands[pid]}  # not multiprocessing's resource tracker
     assert len(decoders) >= 2
-    assert not [pid for pid in decoders if alive(pid)]  # every worker stopped before the command returned
+    assert not {pid: (command_of(pid), status_of(pid)) for pid in decoders if alive(pid)}  # stopped before it returned
     deadline = time.monotonic() + ORPHAN_EXIT_SECONDS  # multiprocessing's resource tracker leaves once it sees EOF
     while [pid for pid in workers if alive(pid)] and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -408,6 +412,14 @@ def test_workers_of_a_killed_index_exit_on_their_own(tmp_path, tiny_model, run_s
 ORPHAN_EXIT_SECONDS = 90
 """How long the workers of a killed run may take to notice (a worker notices at its next
 message or within a second while waiting for a slot; a busy CI machine slows both)."""
+
+
+def status_of(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return " ".join(line.strip() for line in fh if line.startswith(("State", "PPid")))
+    except OSError:
+        return "?"
 
 
 def command_of(pid: int) -> str:
