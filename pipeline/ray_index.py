@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -131,6 +132,15 @@ class ClusterStats:
         totals.busy_seconds += seconds
 
 
+CLIENT_CONNECT_ATTEMPTS = 3
+"""Tries to open a Ray client session (`ray://`): the head starts a server process
+per client, and on a loaded head that start can fail once ("Initialization
+failure from server", seen in about 1 of 4 test runs on 2 busy cores) and
+then succeed."""
+
+CLIENT_RETRY_SECONDS = 2.0
+
+
 def require_ray():
     """The `ray` module. Raises ScenegrepError saying how to install it when it is missing."""
     try:
@@ -155,7 +165,17 @@ def connect(address: str | None):
     if address is None:
         options["include_dashboard"] = False
     try:
-        ray.init(address=address, **options)
+        for attempt in range(1, CLIENT_CONNECT_ATTEMPTS + 1):
+            try:
+                ray.init(address=address, **options)
+                break
+            except ConnectionAbortedError:  # the head's server for this Ray client did not start in time
+                if not (address or "").startswith("ray://") or attempt == CLIENT_CONNECT_ATTEMPTS:
+                    raise
+                ray.shutdown()
+                print(f"scenegrep: the Ray client server at {address} failed to start a session; trying again "
+                      f"({attempt + 1} of {CLIENT_CONNECT_ATTEMPTS})", file=sys.stderr, flush=True)
+                time.sleep(CLIENT_RETRY_SECONDS)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise ScenegrepError(f"cannot connect to {where}: {_first_line(exc)}; start a cluster with `ray start --head` "
