@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from .registry import VideoEntry
+from .store import frame_groups
 
 
 @dataclass
@@ -193,7 +194,7 @@ def _build(store, entries: list[VideoEntry], previous: FrameMatrix | None) -> Fr
             times[offsets[i]:offsets[i + 1]], vectors[offsets[i]:offsets[i + 1]] = found
     del previous
     position = {entry.video_id: i for i, entry in enumerate(entries)}
-    for group in _groups(missing):
+    for group in frame_groups(missing, LOAD_GROUP_FRAMES):
         for video_id, (video_times, video_vectors) in store.frames_of(group).items():
             first = offsets[position[video_id]]
             count = min(len(video_times), offsets[position[video_id] + 1] - first)
@@ -204,18 +205,6 @@ def _build(store, entries: list[VideoEntry], previous: FrameMatrix | None) -> Fr
 LOAD_GROUP_FRAMES = 50_000
 """Frames read per `frames_of` call while building: bounds the memory held
 twice (the group's arrays and their place in the matrix)."""
-
-
-def _groups(entries: list[VideoEntry]):
-    group, size = [], 0
-    for entry in entries:
-        if group and size + entry.frames > LOAD_GROUP_FRAMES:
-            yield group
-            group, size = [], 0
-        group.append(entry)
-        size += entry.frames
-    if group:
-        yield group
 
 
 def _identity(entry: VideoEntry) -> tuple:
