@@ -25,27 +25,39 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
-@pytest.fixture
-def archive(tmp_path):
-    """A real embedded store with VIDEOS registered videos of random frame vectors, opened for search."""
-    rng = np.random.default_rng(7)
+def _synthetic_archive(tmp_path, videos: int, frames: int, seed: int):
+    """A real embedded index of `videos` registered videos of `frames` random frame vectors (one every 2 s):
+    (where, model, writer, {video_id: (video, vectors)}, rng). Each video's copy is written at index
+    time; the caller decides whether it stays, then opens it for search with `_reopened`."""
+    rng = np.random.default_rng(seed)
     where = Location(db=str(tmp_path / "db"))
     model = ModelInfo(name="synthetic", fingerprint="synthetic01", dim=DIM)
     with open_index(where, write=True) as opened:
         writer = opened.for_writing(model, 2.0)
-    times = np.arange(FRAMES) * 2.0
+    times = np.arange(frames) * 2.0
     truth = {}
-    for i in range(VIDEOS):
+    for i in range(videos):
         video = Video(path=f"/archive/ep{i}.mp4", episode=f"ep{i}", video_id=f"{i:016x}")
-        vectors = _unit(rng.standard_normal((FRAMES, DIM)))
+        vectors = _unit(rng.standard_normal((frames, DIM)))
         writer.add_frames(video, list(times), vectors)
-        writer.mark_indexed(video, FRAMES, {"size": 1, "mtime_ns": 1, "hash": "h1", "duration": FRAMES * 2.0})
+        writer.mark_indexed(video, frames, {"size": 1, "mtime_ns": 1, "hash": "h1", "duration": frames * 2.0})
         truth[video.video_id] = (video, vectors)
+    return where, model, writer, truth, rng
+
+
+def _reopened(where, model):
+    """The index opened for search as `serve` opens it (many searches: the frame matrix pays)."""
+    with open_index(where) as opened:
+        return opened.for_reading(model, many_searches=True)
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """A real embedded store with VIDEOS registered videos of random frame vectors, opened for search."""
+    where, model, writer, truth, rng = _synthetic_archive(tmp_path, VIDEOS, FRAMES, seed=7)
     assert len(os.listdir(writer.cache.folder)) == VIDEOS  # written at index time …
     shutil.rmtree(writer.cache.folder)  # … and gone, as for an index searched from another machine
-    with open_index(where) as opened:
-        store = opened.for_reading(model, many_searches=True)
-    return store, writer, truth, rng
+    return _reopened(where, model), writer, truth, rng
 
 
 def _expected(truth, query, n, chosen, start=None, end=None):
@@ -293,24 +305,11 @@ def test_a_cache_file_that_is_not_exactly_its_video_is_never_used(damage, archiv
 
 @pytest.fixture
 def many_videos(tmp_path):
-    """40 registered videos of 60 random frames (one every 2 s), their cached copies gone, and the truth."""
-    rng = np.random.default_rng(11)
-    where = Location(db=str(tmp_path / "db"))
-    model = ModelInfo(name="synthetic", fingerprint="synthetic01", dim=DIM)
-    with open_index(where, write=True) as opened:
-        writer = opened.for_writing(model, 2.0)
-    times = np.arange(60) * 2.0
-    truth = {}
-    for i in range(40):
-        video = Video(path=f"/archive/ep{i}.mp4", episode=f"ep{i}", video_id=f"{i:016x}")
-        vectors = _unit(rng.standard_normal((60, DIM)))
-        writer.add_frames(video, list(times), vectors)
-        writer.mark_indexed(video, 60, {"size": 1, "mtime_ns": 1, "hash": "h1", "duration": 120.0})
-        truth[video.episode] = vectors
+    """40 registered videos of 60 random frames (one every 2 s), their cached copies gone, and the truth by episode."""
+    where, model, writer, truth, rng = _synthetic_archive(tmp_path, 40, 60, seed=11)
     shutil.rmtree(writer.cache.folder)  # the first window search fills the copies from Chroma
-    with open_index(where) as opened:
-        store = opened.for_reading(model, many_searches=True)
-    return store, writer, truth, rng
+    by_episode = {video.episode: vectors for video, vectors in truth.values()}
+    return _reopened(where, model), writer, by_episode, rng
 
 
 def brute_force(truth, query, n, episodes, start, end):
