@@ -23,6 +23,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from processes import session_members
+
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 """The clusters here listen on 127.0.0.1 only. Ray 2.60 turns token authentication on for a
 new local cluster (`ray.init()` without an address, as `scenegrep index --ray` runs it) and
@@ -163,19 +165,3 @@ def _signal_session(process: subprocess.Popen, sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
-
-
-def session_members(sid: int) -> list[int]:
-    """Pids of the live processes whose session id is `sid` (read from /proc/PID/stat)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":  # fields after the name: state, ppid, pgrp, session
-            members.append(int(entry))
-    return members

@@ -182,7 +182,7 @@ def test_a_path_after_ray_is_refused_as_an_address_not_guessed(run_cli, tmp_path
 
 def test_a_node_killed_mid_run_loses_and_duplicates_no_frame(cluster, tmp_path, run_cli):
     """Last in the module: the shared cluster's second node dies (it is not started again)."""
-    from ray_cluster import session_members
+    from processes import command_of, session_members
 
     backend = Backend("embedded", db=str(tmp_path / "db"))
     driver = subprocess.Popen([sys.executable, "-m", "scenegrep.cli", "index", str(SAMPLE_VIDEOS), "--model",
@@ -190,7 +190,7 @@ def test_a_node_killed_mid_run_loses_and_duplicates_no_frame(cluster, tmp_path, 
                                "--ray", cluster.address, "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + RUN_TIMEOUT
-    while not any("FrameEncoder.encode" in _title(pid) for pid in session_members(cluster.nodes[1].pid)):
+    while not any("FrameEncoder.encode" in command_of(pid) for pid in session_members(cluster.nodes[1].pid)):
         assert driver.poll() is None, driver.stderr.read()
         assert time.monotonic() < deadline, "the second node never encoded"
         time.sleep(0.05)
@@ -225,11 +225,3 @@ def expected_frame_ids(every: float) -> list[str]:
 
     videos, _ = find_videos([str(SAMPLE_VIDEOS)])
     return sorted(frame_id(video, frame.t) for video in videos for frame in sample_video(video, every))
-
-
-def _title(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""

@@ -13,6 +13,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from conftest import SAMPLE_VIDEOS, write_video
+from processes import alive, children_of, command_of, status_of
 
 from scenegrep.pipeline import segments
 from scenegrep.pipeline.decode_worker import decode_segment
@@ -283,28 +284,6 @@ def test_a_pool_left_open_at_exit_stops_its_workers_before_multiprocessing_kills
 # -- the command -----------------------------------------------------------------------------
 
 
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.add(int(entry))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_ctrl_c_with_workers_stops_every_worker_and_leaves_a_consistent_index(tmp_path, tiny_model, run_cli,
                                                                               run_subprocess):
     from conftest import Backend
@@ -412,19 +391,3 @@ def test_workers_of_a_killed_index_exit_on_their_own(tmp_path, tiny_model, run_s
 ORPHAN_EXIT_SECONDS = 90
 """How long the workers of a killed run may take to notice (a worker notices at its next
 message or within a second while waiting for a slot; a busy CI machine slows both)."""
-
-
-def status_of(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return " ".join(line.strip() for line in fh if line.startswith(("State", "PPid")))
-    except OSError:
-        return "?"
-
-
-def command_of(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "?"
