@@ -215,22 +215,33 @@ def collapse_duplicates(clips: Sequence[Clip], similarity: float = DUPLICATE_SIM
     """Fold each clip whose best frame is at least `similarity` (cosine) like a
     better clip's best frame into that clip's `duplicates`. `clips` must be
     best first; clips without frame vectors are kept as they are."""
+    rows = {index: clip.best.vector for index, clip in enumerate(clips) if clip.best.vector is not None}
+    row_of = {index: row for row, index in enumerate(rows)}
+    # Every pair compared in one matrix product instead of a Python loop over
+    # the kept clips for each clip: a filtered search folds hundreds of clips.
+    matrix = np.stack(list(rows.values())).astype(np.float32, copy=False) if rows else np.zeros((0, 0), np.float32)
+    alike = matrix @ matrix.T >= similarity
+    kept_rows = np.empty(len(rows), np.intp)
+    owners: list[int] = []  # the kept clip of each of kept_rows
     kept: list[Clip] = []
-    vectors: list[np.ndarray | None] = []
-    for clip in clips:
-        vector = clip.best.vector
+    folded: list[list[Clip]] = []
+    for index, clip in enumerate(clips):
+        row = row_of.get(index)
         target = None
-        if vector is not None:
-            for index, other in enumerate(vectors):
-                if other is not None and float(np.dot(vector, other)) >= similarity:
-                    target = index
-                    break
+        if row is not None:
+            matches = np.flatnonzero(alike[row, kept_rows[: len(owners)]])
+            if len(matches):
+                target = owners[matches[0]]
+            else:
+                kept_rows[len(owners)] = row
+                owners.append(len(kept))
         if target is None:
             kept.append(clip)
-            vectors.append(None if vector is None else np.asarray(vector, np.float32))
+            folded.append([])
         else:
-            kept[target] = replace(kept[target], duplicates=kept[target].duplicates + (clip,))
-    return kept
+            folded[target].append(clip)
+    return [replace(clip, duplicates=clip.duplicates + tuple(more)) if more else clip
+            for clip, more in zip(kept, folded)]
 
 
 def cap_per_episode(clips: Sequence[Clip], limit: int) -> list[Clip]:
