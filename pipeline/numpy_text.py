@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -91,6 +92,46 @@ def cached_hub_file(repo_id: str, filename: str) -> str | None:
     return found if isinstance(found, str) else None
 
 
+@dataclass(frozen=True)
+class Block:
+    """One transformer layer's weights, laid out for `x @ weight + bias`: the
+    query, key and value projections as one (width, 3 * width) matrix, with the
+    attention scale folded into the query's columns, so a layer reads each
+    weight once in four matrix products."""
+
+    norm1: tuple[np.ndarray, np.ndarray]
+    qkv: tuple[np.ndarray, np.ndarray]
+    out: tuple[np.ndarray, np.ndarray]
+    norm2: tuple[np.ndarray, np.ndarray]
+    fc1: tuple[np.ndarray, np.ndarray]
+    fc2: tuple[np.ndarray, np.ndarray]
+
+
+def _blocks(weights: dict[str, np.ndarray], layers: int, heads: int) -> list[Block]:
+    width = weights["embeddings.token_embedding.weight"].shape[1]
+    scale = np.float32((width // heads) ** -0.5)
+
+    def pair(name: str, factor=np.float32(1)) -> tuple[np.ndarray, np.ndarray]:
+        return np.ascontiguousarray(weights[name + ".weight"].T) * factor, weights[name + ".bias"] * factor
+
+    def norm(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return weights[name + ".weight"], weights[name + ".bias"]
+
+    blocks = []
+    for layer in range(layers):
+        at = f"encoder.layers.{layer}."
+        q, k, v = (pair(at + "self_attn.q_proj", scale), pair(at + "self_attn.k_proj"), pair(at + "self_attn.v_proj"))
+        blocks.append(Block(
+            norm1=norm(at + "layer_norm1"),
+            qkv=(np.concatenate([q[0], k[0], v[0]], axis=1), np.concatenate([q[1], k[1], v[1]])),
+            out=pair(at + "self_attn.out_proj"),
+            norm2=norm(at + "layer_norm2"),
+            fc1=pair(at + "mlp.fc1"),
+            fc2=pair(at + "mlp.fc2"),
+        ))
+    return blocks
+
+
 class NumpyTextEncoder:
     """A CLIP model's text tower on the CPU in float32 numpy. Build with `open`."""
 
@@ -101,12 +142,15 @@ class NumpyTextEncoder:
         self.eps = float(text["layer_norm_eps"])
         self.activation = ACTIVATIONS[text["hidden_act"]]
         self.eos_token_id = int(text["eos_token_id"])
-        self.weights = weights
         self.tokenizer = tokenizer
-        self.projection = projection
         width = weights["embeddings.token_embedding.weight"].shape[1]
         if width % self.heads or f"encoder.layers.{self.layers - 1}.mlp.fc2.weight" not in weights:
             raise ValueError("the config does not match the weights")
+        self.token_embedding = weights["embeddings.token_embedding.weight"]
+        self.position_embedding = weights["embeddings.position_embedding.weight"]
+        self.blocks = _blocks(weights, self.layers, self.heads)
+        self.final_norm = weights["final_layer_norm.weight"], weights["final_layer_norm.bias"]
+        self.projection = np.ascontiguousarray(projection.T)
 
     @classmethod
     def open(cls, name: str) -> "NumpyTextEncoder | None":
@@ -145,47 +189,50 @@ class NumpyTextEncoder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) float32 unit vectors, one per text."""
-        features = np.stack([self._pooled(self.token_ids(text)) for text in texts]) @ self.projection.T
+        features = np.stack([self._pooled(self.token_ids(text)) for text in texts]) @ self.projection
         return (features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     def _pooled(self, ids: list[int]) -> np.ndarray:
         """The final-LayerNorm state of the end-of-text token. Each text runs
-        alone, so no padding mask is needed: attention is causal, and the
-        end-of-text token only sees the tokens before it."""
-        w = self.weights
+        alone, so no padding mask is needed: attention is causal, so the
+        end-of-text token only sees the tokens before it, and the tokens after
+        it are left out, as is every other token's state in the last layer."""
         ids_array = np.asarray(ids)
-        x = w["embeddings.token_embedding.weight"][ids_array] + w["embeddings.position_embedding.weight"][: len(ids)]
-        for layer in range(self.layers):
-            prefix = f"encoder.layers.{layer}."
-            x = x + self._attention(self._norm(x, prefix + "layer_norm1"), prefix + "self_attn.")
-            h = self._linear(self._norm(x, prefix + "layer_norm2"), prefix + "mlp.fc1")
-            x = x + self._linear(self.activation(h), prefix + "mlp.fc2")
-        x = self._norm(x, "final_layer_norm")
         if self.eos_token_id == LEGACY_EOS_TOKEN_ID:
             end = int(ids_array.argmax())
         else:
             matches = np.nonzero(ids_array == self.eos_token_id)[0]
             end = int(matches[0]) if len(matches) else 0  # as transformers: argmax of an all-False mask
-        return x[end]
+        ids_array = ids_array[: end + 1]
+        x = self.token_embedding[ids_array] + self.position_embedding[: end + 1]
+        for layer, block in enumerate(self.blocks):
+            x = self._block(x, block, only_last=layer == self.layers - 1)
+        return self._norm(x, self.final_norm)[-1]
 
-    def _attention(self, x: np.ndarray, prefix: str) -> np.ndarray:
+    def _block(self, x: np.ndarray, block: Block, only_last: bool) -> np.ndarray:
+        """One pre-LayerNorm layer; with `only_last`, the last token's state alone."""
         n, width = x.shape
         head = width // self.heads
-        split = lambda t: t.reshape(n, self.heads, head).transpose(1, 0, 2)  # noqa: E731
-        q = split(self._linear(x, prefix + "q_proj") * head**-0.5)
-        k = split(self._linear(x, prefix + "k_proj"))
-        v = split(self._linear(x, prefix + "v_proj"))
-        scores = q @ k.transpose(0, 2, 1)
-        scores = np.where(np.tri(n, dtype=bool), scores, -np.inf)
+        qkv = self._linear(self._norm(x, block.norm1), block.qkv)
+        rows = slice(n - 1, n) if only_last else slice(0, n)
+        q, k, v = (qkv[rows, :width], qkv[:, width:2 * width], qkv[:, 2 * width:])
+        split = lambda t: t.reshape(len(t), self.heads, head).transpose(1, 0, 2)  # noqa: E731
+        scores = split(q) @ split(k).transpose(0, 2, 1)
+        if not only_last:  # the last token sees every token, the others only those before them
+            scores = np.where(np.tri(n, dtype=bool), scores, -np.inf)
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
-        out = (scores @ v).transpose(1, 0, 2).reshape(n, width)
-        return self._linear(out, prefix + "out_proj")
+        attended = (scores @ split(v)).transpose(1, 0, 2).reshape(-1, width)
+        x = x[rows] + self._linear(attended, block.out)
+        return x + self._linear(self.activation(self._linear(self._norm(x, block.norm2), block.fc1)), block.fc2)
 
-    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.weights[name + ".weight"].T + self.weights[name + ".bias"]
+    @staticmethod
+    def _linear(x: np.ndarray, weight_bias: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        weight, bias = weight_bias
+        return x @ weight + bias
 
-    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+    def _norm(self, x: np.ndarray, weight_bias: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        weight, bias = weight_bias
         mean = x.mean(axis=-1, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + self.eps) * self.weights[name + ".weight"] + self.weights[name + ".bias"]
+        return (x - mean) / np.sqrt(var + self.eps) * weight + bias

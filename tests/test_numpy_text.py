@@ -81,7 +81,7 @@ def test_models_it_cannot_mirror_fall_back_to_transformers(tiny_model, tmp_path)
     assert NumpyTextEncoder.open(str(tmp_path / "no such model")) is None
 
 
-@pytest.mark.parametrize("change", ["no heads", "text_config_dict", "no eos id", "heads not dividing width"])
+@pytest.mark.parametrize("change", ["no heads", "text_config_dict", "no eos id", "legacy eos id", "heads not dividing width"])
 def test_configs_with_missing_or_moved_keys_match_transformers_or_fall_back(change, tmp_path):
     """transformers fills in CLIPTextConfig defaults and prefers text_config_dict: the numpy path
     either reads the config the same way or steps aside; a text search never fails on it."""
@@ -97,6 +97,8 @@ def test_configs_with_missing_or_moved_keys_match_transformers_or_fall_back(chan
         config["text_config_dict"] = {**text, "num_attention_heads": 2}
     elif change == "no eos id":
         del text["eos_token_id"]
+    elif change == "legacy eos id":  # openai/clip-vit-base-patch32's config: the end of a text is its highest id
+        text["eos_token_id"] = 2
     else:
         text["num_attention_heads"] = 7
     (folder / "config.json").write_text(json.dumps(config))
