@@ -80,23 +80,32 @@ def make_video(path: str, seconds: float, width=1280, height=720, fps=Fraction(2
     return path
 
 
-def vit_b32(folder: str) -> str:
-    """A ViT-B/32-sized CLIP with random weights, saved like a real one (tokenizer from tests/tiny_clip)."""
+def vit_b32(folder: str, clip_tokenizer: bool = False) -> str:
+    """A ViT-B/32-sized CLIP with random weights, saved like a real one. Its
+    tokenizer is tests/tiny_clip's (one token per character), or with
+    `clip_tokenizer` CLIP's own byte-pair tokenizer (bench/clip_tokenizer.py)
+    and vocabulary size, for benchmarks whose cost grows with a text's tokens."""
     if os.path.exists(os.path.join(folder, "config.json")):
         return folder
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
     from tiny_clip import save_tiny_clip
 
     save_tiny_clip(folder)  # tokenizer and processor files
     torch.manual_seed(0)
-    from transformers import CLIPTokenizer
+    if clip_tokenizer:
+        from clip_tokenizer import save_clip_tokenizer
 
-    tokenizer = CLIPTokenizer.from_pretrained(folder)
-    config = CLIPConfig(text_config={"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
-                                     "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id})
+        tokenizer = save_clip_tokenizer(folder, os.path.dirname(os.path.abspath(folder)))
+        # openai/clip-vit-base-patch32's text ids: the old defaults, so the end of a text is found by argmax
+        ids = {"bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1}
+    else:
+        tokenizer = CLIPTokenizer.from_pretrained(folder)
+        ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+               "pad_token_id": tokenizer.pad_token_id}
+    config = CLIPConfig(text_config={"vocab_size": len(tokenizer), **ids})
     CLIPModel(config).save_pretrained(folder)
     processor = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
     CLIPProcessor(image_processor=processor, tokenizer=tokenizer).save_pretrained(folder)

@@ -2,8 +2,9 @@
 
 Builds a 200k-frame index of synthetic frame vectors shaped like an archive's
 (`search_scale.archive_vectors`) under the ViT-B/32-sized random CLIP that
-bench/index_speed.py makes, so the text tower a query runs through is
-ViT-B/32's size. Then starts a real `scenegrep serve` process on loopback and
+bench/index_speed.py makes, with CLIP's own tokenizer (bench/clip_tokenizer.py),
+so the text tower a query runs through is ViT-B/32's size and a query has as
+many tokens as with the real model. Then starts a real `scenegrep serve` process on loopback and
 times text searches from request to parsed JSON (10 clips each); the baseline
 rows are the same searches called in this process (`Engine.search`: text tower,
 nearest frames, clip shaping), with no HTTP, no JSON and no clip records.
@@ -100,7 +101,7 @@ def main() -> None:
     from scenegrep.serve.engine import Engine
 
     os.makedirs(args.work, exist_ok=True)
-    model = vit_b32(os.path.join(args.work, "vit-b32-random"))
+    model = vit_b32(os.path.join(args.work, "vit-b32-clip-tokenizer"), clip_tokenizer=True)
     db = os.path.join(args.work, f"serve-latency-{args.frames}")
     if not os.path.isdir(db):
         build(db, ClipEncoder(model).info, args.frames)

@@ -12,7 +12,7 @@ CPU) and at 1 thread (numpy's bundled OpenBLAS is set through its own
 alternate text by text, so load from other processes hits them alike;
 compare within one run.
 
-    python bench/text_tower.py                 # ViT-B/32-sized random CLIP (bench/index_speed.py makes it), 30 texts
+    python bench/text_tower.py                 # ViT-B/32-sized random CLIP with CLIP's own tokenizer (bench/clip_tokenizer.py), 30 texts
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
     from scenegrep.pipeline.encode import ClipEncoder
     from scenegrep.pipeline.numpy_text import NumpyTextEncoder
 
-    model = vit_b32(os.path.join(args.work, "vit-b32-random"))
+    model = vit_b32(os.path.join(args.work, "vit-b32-clip-tokenizer"), clip_tokenizer=True)
     numpy_text = NumpyTextEncoder.open(model)
     loaded = ClipEncoder(model)
     loaded.load()
