@@ -9,15 +9,17 @@ matrix, video after video, each video's frames sorted by time: a window is a
 mask over the times, and the frames it keeps are ranked exactly in numpy.
 
 The matrix is built from the local vector copies (`pipeline/vector_cache.py`,
-written at index time; fetched from Chroma and saved when missing) the first
-time a search needs it, once per process, and kept while the registry does
-not change; a change reuses the rows of the videos still registered and
+written at index time; fetched from Chroma and saved when missing) in the
+background, the first time a search of a process that searches many times
+needs it (searches go another way until it is ready), and kept while the
+registry does not change; a change reuses the rows of the videos still registered and
 unchanged, so it is rebuilt, not regrown: its size follows the registry, never
 the number of searches. It holds 2 KB per 512-d frame: 2 GB per million frames.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
@@ -111,6 +113,12 @@ that short stay gathered (one call per run is the cost that grows)."""
 _HELD: dict[tuple[str, str], FrameMatrix] = {}
 """One matrix per index (where, collection) in this process."""
 
+_BUILDING = threading.Lock()
+_STARTING = threading.Lock()
+_BUILDERS: dict[tuple[str, str], threading.Thread] = {}
+_FAILED: dict[tuple[str, str], tuple[int, list[tuple]]] = {}
+"""The store and registry whose background build failed, by index: not started again for them."""
+
 RECENT_MAX_FRAMES = 100_000
 """Frames of single videos (read for a search within a few episodes, or for
 the neighbours of over-fetched candidates) kept in memory besides the matrix,
@@ -126,19 +134,55 @@ def frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix:
     or brought up to date with the registry when it changed since.
     Raises DamagedIndexError when a video must be fetched and Chroma cannot read it."""
     key = (store.where, store.info.collection)
-    held = _HELD.get(key)
     identities = [_identity(entry) for entry in entries]
+    held = _HELD.get(key)
     if held is not None and held.identities() == identities:
         return held
-    _HELD.pop(key, None)  # the old one is freed while the new one is built, where nothing else holds it
-    built = _build(store, list(entries), held)
-    _HELD[key] = built
-    return built
+    with _BUILDING:  # one build at a time: two would hold the archive twice
+        held = _HELD.get(key)
+        if held is not None and held.identities() == identities:
+            return held
+        _HELD.pop(key, None)  # the old one is freed while the new one is built, where nothing else holds it
+        built = _build(store, list(entries), held)
+        _HELD[key] = built
+        return built
 
 
-def held_frame_matrix(store) -> FrameMatrix | None:
-    """The matrix of `store` this process holds (as last built), or None."""
-    return _HELD.get((store.where, store.info.collection))
+def ready_frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix | None:
+    """The matrix of the registered `entries` when this process holds it up to
+    date; else None, and in a process that searches many times
+    (`store.many_searches`) it starts being built in the background. A search
+    meanwhile goes another way: Chroma's `where` answers in ~0.3 s at a million
+    frames, where waiting for the build took 12-21 s."""
+    key = (store.where, store.info.collection)
+    identities = [_identity(entry) for entry in entries]
+    held = _HELD.get(key)
+    if held is not None and held.identities() == identities:
+        return held
+    if not store.many_searches:
+        return None
+    with _STARTING:
+        builder = _BUILDERS.get(key)
+        if (builder is None or not builder.is_alive()) and _FAILED.get(key) != (id(store), identities):
+            builder = threading.Thread(target=_build_in_background, args=(store, list(entries), identities),
+                                       name="scenegrep-frame-matrix", daemon=True)
+            _BUILDERS[key] = builder
+            builder.start()
+    return None
+
+
+def wait_for_frame_matrices() -> None:
+    """Return once no frame matrix is being built in the background."""
+    for builder in list(_BUILDERS.values()):
+        builder.join()
+
+
+def _build_in_background(store, entries: list[VideoEntry], identities: list[tuple]) -> None:
+    try:
+        frame_matrix(store, entries)
+    except Exception:  # a damaged video, a store closed by a reopening: searches keep to the other ways,
+        # and report damage on their own reads; this store is not tried again for this registry
+        _FAILED[(store.where, store.info.collection)] = (id(store), identities)
 
 
 def local_copies(store, entries: Sequence[VideoEntry], files: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -176,7 +220,9 @@ def remember(store, entry: VideoEntry, times: np.ndarray, vectors: np.ndarray) -
 
 def forget_held_copies() -> None:
     """Drop every matrix and recent video this process holds, as a new process starts."""
+    wait_for_frame_matrices()
     _HELD.clear()
+    _FAILED.clear()
     _RECENT.clear()
 
 

@@ -25,11 +25,12 @@ top n:
 3. **matrix**: a filter too narrow to over-fetch for that still keeps few
    frames (`--to 0:10` over every video: 0.9 % of the frames): rank exactly
    the frames it keeps in the matrix of every registered frame held in memory
-   (`pipeline/frame_matrix.py`, built once per process from the vector
-   cache), in a process that searches many times (`scenegrep serve`) or
-   holds the matrix already: a one-off search would build it for one query.
+   (`pipeline/frame_matrix.py`, built from the vector cache in the background
+   by a process that searches many times, `scenegrep serve`, the first time
+   a search needs it): a one-off search would build it for one query.
 4. **index**: Chroma's own query with its `where` filter: such narrow windows
-   in a one-off search (`scenegrep search`), and filters that keep too many
+   in a one-off search (`scenegrep search`) or while the matrix is being
+   built, and filters that keep too many
    frames for the matrix and too few for over-fetching (more than 100k kept
    frames that are under 10 % of the archive: an archive over a million frames).
 
@@ -46,7 +47,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .frame_matrix import frame_matrix, held_frame_matrix, local_copies, remember
+from .frame_matrix import local_copies, ready_frame_matrix, remember
 from .records import Hit
 from .registry import VideoEntry
 
@@ -102,12 +103,11 @@ class Plan:
 
 
 def plan(n: int, videos: Sequence[VideoEntry], chosen: Sequence[VideoEntry] | None, start: float | None,
-         end: float | None, matrix: bool = True) -> Plan:
+         end: float | None) -> Plan:
     """The cheapest way to the best `n` frames of the `chosen` registered
-    videos (None: no episode filter) of `videos`, within [start, end]; `matrix`
-    False: not through the frame matrix (a one-off search, which would build it
-    for one query). Reads only the registry: counting a collection costs Chroma
-    ~20 ms at 200k frames."""
+    videos (None: no episode filter) of `videos`, within [start, end], when the
+    frame matrix is held ("matrix": "index" without it). Reads only the
+    registry: counting a collection costs Chroma ~20 ms at 200k frames."""
     if chosen is None and start is None and end is None:
         return Plan("overfetch", max(n, CANDIDATES_FOR_RECALL))
     chosen = videos if chosen is None else chosen
@@ -118,7 +118,7 @@ def plan(n: int, videos: Sequence[VideoEntry], chosen: Sequence[VideoEntry] | No
     wanted = max(math.ceil(n * registered / max(kept, 1.0) * OVERFETCH_FACTOR), CANDIDATES_FOR_RECALL)
     if wanted <= OVERFETCH_MAX:
         return Plan("overfetch", wanted)
-    return Plan("matrix") if matrix and kept <= MATRIX_MAX_FRAMES else Plan("index")
+    return Plan("matrix") if kept <= MATRIX_MAX_FRAMES else Plan("index")
 
 
 def nearest_frames(
@@ -140,14 +140,17 @@ def nearest_frames(
     being indexed); a filtered one looks at registered videos only, whichever
     way it takes."""
     unfiltered = chosen is None and start is None and end is None
-    how = plan(n, videos, chosen, start, end, matrix=store.many_searches or held_frame_matrix(store) is not None)
+    how = plan(n, videos, chosen, start, end)
     chosen = list(videos if chosen is None else chosen)
     if n <= 0 or (not unfiltered and not chosen):
         return []
     if how.way == "exact":
         return _exact(store, embedding, n, chosen, start, end, with_vectors)
     if how.way == "matrix":
-        return _from_matrix(store, embedding, n, videos, chosen, start, end, with_vectors)
+        matrix = ready_frame_matrix(store, videos)
+        if matrix is not None:
+            return _from_matrix(matrix, embedding, n, videos, chosen, start, end, with_vectors)
+        how = Plan("index")
     if how.way == "overfetch":
         registered = sum(entry.frames for entry in videos)
         hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors, unfiltered, registered)
@@ -204,9 +207,8 @@ def _exact(store, embedding, n, chosen, start, end, with_vectors) -> list[Hit]:
     return hits
 
 
-def _from_matrix(store, embedding, n, videos, chosen, start, end, with_vectors) -> list[Hit]:
-    """The exact filtered top n, ranked in the matrix of every registered frame."""
-    matrix = frame_matrix(store, videos)
+def _from_matrix(matrix, embedding, n, videos, chosen, start, end, with_vectors) -> list[Hit]:
+    """The exact filtered top n, ranked in the `matrix` of every registered frame."""
     keep = matrix.kept(None if len(chosen) == len(videos) else chosen, start, end)
     rows, scores = matrix.scores(keep, np.asarray(embedding, np.float32))
     if not len(rows):

@@ -11,7 +11,7 @@ import pytest
 
 from scenegrep.pipeline import nearest
 from scenegrep.pipeline.encode import ModelInfo
-from scenegrep.pipeline.frame_matrix import forget_held_copies
+from scenegrep.pipeline.frame_matrix import forget_held_copies, ready_frame_matrix, wait_for_frame_matrices
 from scenegrep.pipeline.nearest import nearest_frames
 from scenegrep.pipeline.records import Video
 from scenegrep.pipeline.index_access import Location, open_index
@@ -45,10 +45,11 @@ def _synthetic_archive(tmp_path, videos: int, frames: int, seed: int):
     return where, model, writer, truth, rng
 
 
-def _reopened(where, model):
-    """The index opened for search as `serve` opens it (many searches: the frame matrix pays)."""
+def _reopened(where, model, many_searches: bool = True):
+    """The index opened for search as `serve` opens it (many searches: the frame matrix pays),
+    or as `scenegrep search` does."""
     with open_index(where) as opened:
-        return opened.for_reading(model, many_searches=True)
+        return opened.for_reading(model, many_searches=many_searches)
 
 
 @pytest.fixture
@@ -87,20 +88,32 @@ class Spy:
         return call
 
 
-def force_way(way: str, monkeypatch) -> None:
-    """Make the planner choose `way` for any filtered search of this small store."""
+def force_way(way: str, monkeypatch, store) -> None:
+    """Make the planner choose `way` for any filtered search of this small store
+    (for "matrix", with the frame matrix built, as a server has it after its first narrow window)."""
     exact_max, overfetch_max, matrix_max = {"exact": (10**6, 10**6, 10**6), "overfetch": (0, 10**6, 10**6),
                                             "matrix": (0, 0, 10**6), "index": (0, 0, 0)}[way]
     monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", exact_max)
     monkeypatch.setattr(nearest, "OVERFETCH_MAX", overfetch_max)
     monkeypatch.setattr(nearest, "MATRIX_MAX_FRAMES", matrix_max)
+    if way == "matrix":
+        held_matrix(store)
+
+
+def held_matrix(store):
+    """The frame matrix of `store`, built in the background as a server builds it, once it is ready."""
+    assert ready_frame_matrix(store, store.indexed_videos()) is None  # not held yet: its build starts
+    wait_for_frame_matrices()
+    held = ready_frame_matrix(store, store.indexed_videos())
+    assert held is not None
+    return held
 
 
 @pytest.mark.parametrize("way", ["exact", "overfetch", "matrix", "index"])
 def test_each_way_returns_the_filtered_top_n(way, archive, monkeypatch):
     store, _, truth, rng = archive
-    force_way(way, monkeypatch)
     spy = Spy(store, monkeypatch)
+    force_way(way, monkeypatch, store)
     videos = store.indexed_videos()
     chosen = [entry for entry in videos if entry.episode in ("ep1", "ep3", "ep4", "ep5")]
     for _ in range(5):
@@ -221,7 +234,7 @@ def test_overfetch_below_the_whole_collection_and_its_fallback_stay_exact(archiv
 @pytest.mark.parametrize("way", ["exact", "overfetch", "matrix", "index"])
 def test_a_filter_matching_every_episode_still_leaves_out_unregistered_frames(way, archive, monkeypatch):
     store, writer, truth, rng = archive
-    force_way(way, monkeypatch)
+    force_way(way, monkeypatch, store)
     target = truth[f"{0:016x}"][1][0]
     for video in (Video("/elsewhere/other.mp4", "other", "e" * 16), Video("/elsewhere/ep1.mp4", "ep1", "d" * 16)):
         writer.add_frames(video, [0.0, 2.0], np.stack([target, target]))  # stored, not registered
@@ -264,7 +277,7 @@ def test_unregistered_frames_that_rank_first_never_cost_a_filtered_search_its_n_
     """Frames of a video still being indexed rank first, pass Chroma's filter and are dropped
     afterwards: the search still returns exactly the filtered top n of the registered videos."""
     store, writer, truth, rng = archive
-    force_way(way, monkeypatch)
+    force_way(way, monkeypatch, store)
     target = truth[f"{0:016x}"][1][0]
     running = Video("/elsewhere/ep0.mp4", "ep0", "c" * 16)  # same episode name as a registered video
     writer.add_frames(running, [float(t) for t in range(0, 40, 2)], np.stack([target] * 20))
@@ -341,9 +354,8 @@ def test_a_window_too_narrow_to_over_fetch_is_ranked_exactly_in_the_frame_matrix
     videos = store.indexed_videos()
     chosen = None if pattern == "*" else [entry for entry in videos if fnmatch.fnmatchcase(entry.episode, pattern)]
     assert nearest.plan(n, videos, chosen, start, end).way == "matrix"
-    # What every search did before the matrix, and a one-off search (the CLI's) still does: Chroma's `where`.
-    assert nearest.plan(n, videos, chosen, start, end, matrix=False).way == "index"
     spy = Spy(store, monkeypatch)
+    held_matrix(store)
     episodes = {entry.episode for entry in (chosen or videos)}
     for _ in range(5):
         query = _unit(rng.standard_normal((1, DIM)))[0]
@@ -355,12 +367,46 @@ def test_a_window_too_narrow_to_over_fetch_is_ranked_exactly_in_the_frame_matrix
     assert "query" not in spy.calls and "nearest" not in spy.calls
 
 
+def test_a_server_answers_a_narrow_window_at_once_while_the_frame_matrix_is_built(many_videos, monkeypatch):
+    """The first narrow window of a process that searches many times is answered by Chroma's
+    `where` (exact, no waiting) while the matrix builds in the background; later ones by the matrix."""
+    store, _, truth, rng = many_videos
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)
+    videos = store.indexed_videos()
+    spy = Spy(store, monkeypatch)
+    query = _unit(rng.standard_normal((1, DIM)))[0]
+    hits = nearest_frames(store, query, 100, videos, None, None, 6.0)
+    assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
+    assert "query" in spy.calls  # answered by Chroma's filter …
+    wait_for_frame_matrices()
+    assert "frames_of" in spy.calls and ready_frame_matrix(store, videos) is not None  # … while the matrix was built
+    spy.calls.clear()
+    hits = nearest_frames(store, query, 100, videos, None, None, 6.0)
+    assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
+    assert spy.calls == []  # the held matrix answers alone
+
+
+def test_a_one_off_search_never_builds_the_frame_matrix(many_videos, monkeypatch):
+    """`scenegrep search` searches once: building the matrix would cost more than Chroma's `where`."""
+    store, writer, truth, rng = many_videos
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)
+    one_off = _reopened(Location(db=str(store.where)), ModelInfo(name="synthetic", fingerprint="synthetic01", dim=DIM),
+                        many_searches=False)
+    videos = one_off.indexed_videos()
+    query = _unit(rng.standard_normal((1, DIM)))[0]
+    hits = nearest_frames(one_off, query, 100, videos, None, None, 6.0)
+    assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
+    wait_for_frame_matrices()
+    assert ready_frame_matrix(one_off, videos) is None
+
+
 def test_the_frame_matrix_follows_the_registry_and_never_serves_a_replaced_video(many_videos, monkeypatch):
     store, writer, truth, rng = many_videos
     monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)
     query = _unit(rng.standard_normal((1, DIM)))[0]
+    held_matrix(store)
     videos = store.indexed_videos()
-    nearest_frames(store, query, 100, videos, None, None, 6.0)  # builds the matrix
+    nearest_frames(store, query, 100, videos, None, None, 6.0)  # answered by the matrix
     # ep3 indexed again with other content; ep4 pruned: the next search sees both.
     replaced = _unit(np.stack([query] * 60) + 0.01 * rng.standard_normal((60, DIM)))
     video = Video(path="/archive/ep3.mp4", episode="ep3", video_id=f"{3:016x}")
@@ -370,6 +416,9 @@ def test_the_frame_matrix_follows_the_registry_and_never_serves_a_replaced_video
     truth = {**truth, "ep3": replaced}
     del truth["ep4"]
     videos = store.indexed_videos()
-    hits = nearest_frames(store, query, 100, videos, None, None, 6.0)
-    assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
-    assert hits[0].episode == "ep3" and "ep4" not in {hit.episode for hit in hits}
+    for answered_by in ("Chroma's filter while the matrix is built again", "the rebuilt matrix"):
+        hits = nearest_frames(store, query, 100, videos, None, None, 6.0)
+        assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
+        assert hits[0].episode == "ep3" and "ep4" not in {hit.episode for hit in hits}, answered_by
+        wait_for_frame_matrices()
+    assert ready_frame_matrix(store, videos) is not None
