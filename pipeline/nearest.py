@@ -110,11 +110,11 @@ def plan(n: int, videos: Sequence[VideoEntry], chosen: Sequence[VideoEntry] | No
     registry: counting a collection costs Chroma ~20 ms at 200k frames."""
     if chosen is None and start is None and end is None:
         return Plan("overfetch", max(n, CANDIDATES_FOR_RECALL))
-    chosen = videos if chosen is None else chosen
-    if sum(_frames(entry) for entry in chosen) <= EXACT_MAX_FRAMES:
+    frames = _frame_counts(videos if chosen is None else chosen)
+    if frames.sum() <= EXACT_MAX_FRAMES:
         return Plan("exact")
-    kept = sum(_frames(entry) * _share(entry, start, end) for entry in chosen)
-    registered = sum(_frames(entry) for entry in videos)
+    kept = float(frames @ _shares(videos if chosen is None else chosen, start, end))
+    registered = int(frames.sum() if chosen is None else _frame_counts(videos).sum())
     wanted = max(math.ceil(n * registered / max(kept, 1.0) * OVERFETCH_FACTOR), CANDIDATES_FOR_RECALL)
     if wanted <= OVERFETCH_MAX:
         return Plan("overfetch", wanted)
@@ -152,7 +152,7 @@ def nearest_frames(
             return _from_matrix(matrix, embedding, n, videos, chosen, start, end, with_vectors)
         how = Plan("index")
     if how.way == "overfetch":
-        registered = sum(entry.frames for entry in videos)
+        registered = int(_frame_counts(videos).sum())
         hits = _overfetched(store, embedding, n, how.wanted, chosen, start, end, with_vectors, unfiltered, registered)
         if hits is not None:
             return hits
@@ -251,6 +251,10 @@ def _overfetched(store, embedding, n, wanted, chosen, start, end, with_vectors, 
         return None
     passing = passing[:n]
     unnamed = {(video_id, t) for video_id, t, _ in passing if video_id not in by_id}
+    if with_vectors:  # held copies (the frame matrix, recent videos) spare asking Chroma for the vectors
+        held = [by_id[video_id] for video_id in dict.fromkeys(video_id for video_id, _, _ in passing)
+                if video_id in by_id and video_id not in local]
+        local = {**local, **local_copies(store, held, files=False)}
     known = _local_vectors(passing, local) if with_vectors else {}
     records = store.frame_records([(video_id, t) for video_id, t, _ in passing
                                    if (with_vectors and (video_id, t) not in known) or (video_id, t) in unnamed],
@@ -306,17 +310,21 @@ def _local_vectors(passing, local) -> dict[tuple[str, float], np.ndarray]:
     return found
 
 
-def _frames(entry: VideoEntry) -> int:
-    return entry.frames
+def _frame_counts(entries: Sequence[VideoEntry]) -> np.ndarray:
+    # arrays, not sums over entries: a million-frame archive has ~1,500 videos, planned at every search
+    return np.fromiter((entry.frames for entry in entries), np.float64, len(entries))
 
 
-def _share(entry: VideoEntry, start: float | None, end: float | None) -> float:
-    """The share of a video's frames inside [start, end], assuming they are spread evenly."""
+def _shares(entries: Sequence[VideoEntry], start: float | None, end: float | None) -> np.ndarray:
+    """The share of each video's frames inside [start, end], assuming they are
+    spread evenly; 1 for a video of unknown length (over-fetching checks the result)."""
     if start is None and end is None:
-        return 1.0
-    duration = entry.duration
-    if duration is None:
-        return 1.0  # unknown length: assume the window keeps everything (over-fetch checks the result)
+        return np.ones(len(entries))
+    durations = np.fromiter((np.nan if entry.duration is None else entry.duration for entry in entries),
+                            np.float64, len(entries))
+    known = durations > 0  # (NaN compares False)
     lo = max(0.0, start or 0.0)
-    hi = min(float(duration), float(duration) if end is None else end)
-    return max(0.0, hi - lo) / float(duration)
+    hi = durations if end is None else np.minimum(durations, end)
+    shares = np.ones(len(entries))
+    shares[known] = np.maximum(0.0, hi[known] - lo) / durations[known]
+    return shares
