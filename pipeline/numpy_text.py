@@ -94,10 +94,10 @@ def cached_hub_file(repo_id: str, filename: str) -> str | None:
 
 @dataclass(frozen=True)
 class Block:
-    """One transformer layer's weights, laid out for `x @ weight + bias`: the
-    query, key and value projections as one (width, 3 * width) matrix, with the
-    attention scale folded into the query's columns, so a layer reads each
-    weight once in four matrix products."""
+    """One transformer layer's weights as transformers stores them, (out, in),
+    for `x @ weight.T + bias`; the query, key and value projections stacked into
+    one (3 * width, width) matrix, the attention scale folded into the query's
+    rows, so a layer is four matrix products."""
 
     norm1: tuple[np.ndarray, np.ndarray]
     qkv: tuple[np.ndarray, np.ndarray]
@@ -111,21 +111,18 @@ def _blocks(weights: dict[str, np.ndarray], layers: int, heads: int) -> list[Blo
     width = weights["embeddings.token_embedding.weight"].shape[1]
     scale = np.float32((width // heads) ** -0.5)
 
-    def pair(name: str, factor=np.float32(1)) -> tuple[np.ndarray, np.ndarray]:
-        return np.ascontiguousarray(weights[name + ".weight"].T) * factor, weights[name + ".bias"] * factor
-
-    def norm(name: str) -> tuple[np.ndarray, np.ndarray]:
+    def pair(name: str) -> tuple[np.ndarray, np.ndarray]:
         return weights[name + ".weight"], weights[name + ".bias"]
 
     blocks = []
     for layer in range(layers):
         at = f"encoder.layers.{layer}."
-        q, k, v = (pair(at + "self_attn.q_proj", scale), pair(at + "self_attn.k_proj"), pair(at + "self_attn.v_proj"))
+        q, k, v = (pair(at + "self_attn.q_proj"), pair(at + "self_attn.k_proj"), pair(at + "self_attn.v_proj"))
         blocks.append(Block(
-            norm1=norm(at + "layer_norm1"),
-            qkv=(np.concatenate([q[0], k[0], v[0]], axis=1), np.concatenate([q[1], k[1], v[1]])),
+            norm1=pair(at + "layer_norm1"),
+            qkv=(np.concatenate([q[0] * scale, k[0], v[0]]), np.concatenate([q[1] * scale, k[1], v[1]])),
             out=pair(at + "self_attn.out_proj"),
-            norm2=norm(at + "layer_norm2"),
+            norm2=pair(at + "layer_norm2"),
             fc1=pair(at + "mlp.fc1"),
             fc2=pair(at + "mlp.fc2"),
         ))
@@ -150,7 +147,7 @@ class NumpyTextEncoder:
         self.position_embedding = weights["embeddings.position_embedding.weight"]
         self.blocks = _blocks(weights, self.layers, self.heads)
         self.final_norm = weights["final_layer_norm.weight"], weights["final_layer_norm.bias"]
-        self.projection = np.ascontiguousarray(projection.T)
+        self.projection = projection
 
     @classmethod
     def open(cls, name: str) -> "NumpyTextEncoder | None":
@@ -189,7 +186,7 @@ class NumpyTextEncoder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) float32 unit vectors, one per text."""
-        features = np.stack([self._pooled(self.token_ids(text)) for text in texts]) @ self.projection
+        features = np.stack([self._pooled(self.token_ids(text)) for text in texts]) @ self.projection.T
         return (features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     def _pooled(self, ids: list[int]) -> np.ndarray:
@@ -229,7 +226,7 @@ class NumpyTextEncoder:
     @staticmethod
     def _linear(x: np.ndarray, weight_bias: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         weight, bias = weight_bias
-        return x @ weight + bias
+        return x @ weight.T + bias
 
     def _norm(self, x: np.ndarray, weight_bias: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         weight, bias = weight_bias
