@@ -386,6 +386,27 @@ def test_a_server_answers_a_narrow_window_at_once_while_the_frame_matrix_is_buil
     assert spy.calls == []  # the held matrix answers alone
 
 
+def test_a_frame_matrix_that_cannot_be_built_leaves_searches_to_chroma_and_is_not_retried(many_videos, monkeypatch):
+    from scenegrep.pipeline.errors import DamagedIndexError
+
+    store, _, truth, rng = many_videos
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)
+    attempts = []
+
+    def unreadable(entries):
+        attempts.append(len(entries))
+        raise DamagedIndexError("a video's frames cannot be read")
+
+    monkeypatch.setattr(store, "frames_of", unreadable)
+    videos = store.indexed_videos()
+    for _ in range(3):
+        query = _unit(rng.standard_normal((1, DIM)))[0]
+        hits = nearest_frames(store, query, 100, videos, None, None, 6.0)
+        assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
+        wait_for_frame_matrices()
+    assert len(attempts) == 1 and ready_frame_matrix(store, videos) is None
+
+
 def test_a_one_off_search_never_builds_the_frame_matrix(many_videos, monkeypatch):
     """`scenegrep search` searches once: building the matrix would cost more than Chroma's `where`."""
     store, writer, truth, rng = many_videos
