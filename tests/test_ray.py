@@ -64,7 +64,7 @@ def searches(run_cli, backend: Backend) -> list:
     found = []
     for query in QUERIES:
         result = run_cli("search", query, "--json", "--keep-duplicates", *backend.args)
-        assert result.exit_code == 0, result.stderr
+        assert result.exit_code == 0 and "note" not in result.stderr, result.stderr  # snapped on recorded cuts
         found.append([(c["episode"], c["start"], c["end"], round(c["score"], 4), [h["t"] for h in c["hits"]])
                       for c in json.loads(result.stdout)])
     return found
@@ -76,6 +76,25 @@ def assert_same_index(ours: Backend, reference: Backend) -> None:
     assert max(float(np.abs(mine[k] - theirs[k]).max()) for k in theirs) <= 1e-5
     registered = {v.path: v.frames for v in ours.store().indexed_videos()}
     assert registered == {v.path: v.frames for v in reference.store().indexed_videos()}
+
+
+def recorded_cuts(backend: Backend) -> dict[str, tuple[float, ...] | None]:
+    return {v.path: v.cuts for v in backend.store().indexed_videos()}
+
+
+def in_process_cuts() -> dict[str, tuple[float, ...] | None]:
+    """The shot changes plain indexing records in one process (`sample.VideoSampler`, no model)."""
+    from scenegrep.pipeline.files import find_videos
+    from scenegrep.pipeline.sample import VideoSampler
+
+    videos, _ = find_videos([str(SAMPLE_VIDEOS)])
+    found = {}
+    for video in videos:
+        with VideoSampler(video, 2.0, record_cuts=True) as sampler:
+            for _ in sampler:
+                pass
+        found[video.path] = sampler.cuts
+    return found
 
 
 def assert_consistent(run_cli, backend: Backend) -> None:
@@ -110,6 +129,9 @@ def test_a_ray_run_builds_the_same_index_as_one_machine(kind, cluster, reference
     flow = report["ray"]  # back-pressure: never more segments out than the limit, which held some back
     assert 0 < flow["peak_in_flight"] <= flow["in_flight_limit"] < flow["segments"]
     assert_same_index(backend, reference)
+    # the same shot changes recorded as without Ray, so searches snap clip edges without decoding
+    cuts = recorded_cuts(backend)
+    assert cuts == recorded_cuts(reference) == in_process_cuts() and all(cuts.values())
     assert searches(run_cli, backend) == searches(run_cli, reference)
 
     copy = tmp_path / "copies" / "episode_01_copy.mp4"
@@ -225,3 +247,31 @@ def expected_frame_ids(every: float) -> list[str]:
 
     videos, _ = find_videos([str(SAMPLE_VIDEOS)])
     return sorted(frame_id(video, frame.t) for video in videos for frame in sample_video(video, every))
+
+
+def test_cuts_beside_ray_segment_boundaries_are_recorded_as_in_one_pass(monkeypatch):
+    """Ray's decoding tasks, run here as plain functions, over second-long segments of episode_04
+    (x264 put keyframes on its cuts): the driver's recorder finds every cut a single pass does."""
+    from test_recorded_cuts import EPISODE_04, single_pass
+
+    from scenegrep.pipeline import segments
+    from scenegrep.pipeline.cuts import CutRecorder
+    from scenegrep.pipeline.decoders import PyAVDecoder
+    from scenegrep.pipeline.ray_index import record_segment
+    from scenegrep.pipeline.ray_tasks import decode_segment
+
+    monkeypatch.setattr(segments, "MIN_SEGMENT_SECONDS", 0.5)
+    monkeypatch.setattr(segments, "MAX_SEGMENT_SECONDS", 1.0)
+    times, cuts = single_pass(EPISODE_04)
+    decoder = PyAVDecoder(str(EPISODE_04))
+    keyframes, duration = decoder.keyframes(), decoder.info().duration
+    decoder.close()
+    planned, recording = segments.plan_recording(keyframes, 2.0, duration, 2, True)
+    assert recording and sum(any(abs(s.start_t - cut) < 1e-3 for cut in cuts) for s in planned) == 3
+    rule, recorder, kept_times = segments.GridRule(2.0), CutRecorder(2.0), []
+    for segment in planned:
+        decoded = decode_segment(str(EPISODE_04), segment.start_pts, segment.end_pts, 2.0, None, signals=True)
+        kept = [rule.keeps(t) for t in decoded.times]
+        kept_times += [t for t, keep in zip(decoded.times, kept) if keep]
+        record_segment(recorder, decoded.times, kept, decoded.signals)
+    assert kept_times == times and recorder.finish() == cuts and len(cuts) == 4
