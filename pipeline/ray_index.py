@@ -172,8 +172,9 @@ def connect(address: str | None):
     if address not in (None, "auto"):
         _check_reachable(address)
     options = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
-    if address is None:
+    if address is None:  # a local instance: its workers start at this process's niceness (see ray_tasks)
         options["include_dashboard"] = False
+        options["_system_config"] = {"worker_niceness": os.getpriority(os.PRIO_PROCESS, 0)}
     try:
         for attempt in range(1, CLIENT_CONNECT_ATTEMPTS + 1):
             try:
@@ -266,6 +267,7 @@ class _Run:
         self.record_cuts = record_cuts
         self.every = store.info.every
         self.stats = stats
+        self.niceness = os.getpriority(os.PRIO_PROCESS, 0)  # the workers take it (`ray_tasks.take_niceness`)
         self.writer = BackgroundWriter(WRITE_QUEUE_BATCHES)
         resources = ray.cluster_resources()
         stats.address = address or "local"
@@ -294,7 +296,8 @@ class _Run:
         """Start `count` actors, spread over the nodes, and wait until each has loaded the model.
         Raises ScenegrepError when none can (the model's error, from the cluster)."""
         actors = [self._encoder_class.options(scheduling_strategy="SPREAD").remote(
-            self.spec.model, self.spec.device, self.spec.precision, self.spec.batch_size) for _ in range(count)]
+            self.spec.model, self.spec.device, self.spec.precision, self.spec.batch_size, self.niceness)
+            for _ in range(count)]
         errors = []
         for actor in actors:
             try:
@@ -358,7 +361,7 @@ class _Run:
             while True:
                 while to_plan and len(planning) < PLANS_IN_FLIGHT:
                     item = to_plan.pop(0)
-                    planning[self._plan.remote(item.video.path)] = item
+                    planning[self._plan.remote(item.video.path, self.niceness)] = item
                 while queued and len(running) < self.in_flight_limit:
                     item, segment = queued.pop(0)
                     if item.result is None:
@@ -425,9 +428,10 @@ class _Run:
     def _submit(self, running: dict, item: _VideoWork, segment: Segment, decoded, attempt: int) -> None:
         if decoded is None:
             path = item.video.path
-            decoded = (self._whole.remote(path, self.every, self.sampling, item.size, self.record_cuts) if item.whole
+            decoded = (self._whole.remote(path, self.every, self.sampling, item.size, self.record_cuts, self.niceness)
+                       if item.whole
                        else self._decode.remote(path, segment.start_pts, segment.end_pts, self.every, item.size,
-                                                item.recording))
+                                                item.recording, self.niceness))
         actor = self._encoder()
         running[actor.encode.remote(decoded)] = (item, segment, decoded, attempt, actor)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(running))

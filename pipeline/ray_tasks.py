@@ -3,7 +3,15 @@
 Plain functions and one class; `pipeline/ray_index.py` (the driver) wraps them
 with `ray.remote`, so this module imports neither Ray nor torch at the top: a
 decoding worker never loads the model. Each result names the worker that
-produced it (node, pid) and how long it took, for the driver's summary.
+produced it (node, pid, niceness) and how long it took, for the driver's summary.
+
+Ray starts its worker processes at niceness 15 (its `worker_niceness`), so
+that its own daemons stay responsive. The work here replaces the indexing
+process's, which runs at the user's niceness: at 15, an encoder on a node
+with other work at the default priority got a fraction of a core (measured:
+2.4x slower per batch than the indexing process beside two busy processes,
+as fast at nice 0; bench/ray_actor_encode.py). So each task and the encoder
+first take the driver's niceness (`take_niceness`), where the OS lets them.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ class Worker:
     node: str  # the node's IP address, as Ray names it
     pid: int
     kind: str  # "decode" or "encode"
+    nice: int = 0  # the process's niceness while it worked
 
     @classmethod
     def here(cls, kind: str) -> "Worker":
@@ -39,7 +48,20 @@ class Worker:
             node = ray.util.get_node_ip_address()
         except Exception:  # outside Ray (a library user calling these directly)
             node = socket.gethostname()
-        return cls(node, os.getpid(), kind)
+        return cls(node, os.getpid(), kind, os.getpriority(os.PRIO_PROCESS, 0))
+
+
+def take_niceness(niceness: int | None) -> None:
+    """Run this worker process at `niceness` (the driver's; None: leave it). Lowering
+    Ray's 15 needs CAP_SYS_NICE or a high enough RLIMIT_NICE; without them it stays
+    (start the nodes with RAY_worker_niceness=0 then, as the README says)."""
+    if niceness is None:
+        return
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) != niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except OSError:  # not permitted here: the work runs, at Ray's priority
+        pass
 
 
 @dataclass(frozen=True)
@@ -114,12 +136,13 @@ def unseen(files: list[tuple[str, int]]) -> tuple[str, list[tuple[str, str]]]:
     return node, missing
 
 
-def plan_video(path: str) -> VideoPlan:
+def plan_video(path: str, niceness: int | None = None) -> VideoPlan:
     """The stream's facts and its keyframes (a demux of the file, no decoding).
 
     Raises VideoError when neither PyAV nor OpenCV can open it."""
     from .decoders import PyAVDecoder, open_decoder
 
+    take_niceness(niceness)
     try:
         decoder = PyAVDecoder(path)
         try:
@@ -138,7 +161,7 @@ def plan_video(path: str) -> VideoPlan:
 
 
 def decode_segment(path: str, start_pts: int | None, end_pts: int | None, every: float,
-                   size: tuple[int, int] | None, signals: bool = False) -> DecodedSegment:
+                   size: tuple[int, int] | None, signals: bool = False, niceness: int | None = None) -> DecodedSegment:
     """The candidates of one segment (see `segments.is_candidate`); the driver applies the grid rule.
     With `signals`, also every frame's shot signature (None when a frame would not convert).
 
@@ -146,6 +169,7 @@ def decode_segment(path: str, start_pts: int | None, end_pts: int | None, every:
     from .decode_worker import FrameSignals, SegmentTask
     from .decode_worker import decode_segment as candidates
 
+    take_niceness(niceness)
     started = time.perf_counter()
     times, pixels, errors = [], [], 0
     signal_times: list[float] = []
@@ -181,7 +205,7 @@ def _narrowed(signatures: np.ndarray) -> np.ndarray:
 
 
 def sample_whole(path: str, every: float, sampling: str, size: tuple[int, int] | None,
-                 record_cuts: bool = False) -> DecodedSegment:
+                 record_cuts: bool = False, niceness: int | None = None) -> DecodedSegment:
     """Every sample of a video decoded in one task (keyframes sampling, or a file only OpenCV reads);
     with `record_cuts`, its shot changes as the in-process sampler records them.
 
@@ -190,6 +214,7 @@ def sample_whole(path: str, every: float, sampling: str, size: tuple[int, int] |
     from .records import Video
     from .sample import VideoSampler
 
+    take_niceness(niceness)
     started = time.perf_counter()
     times, pixels = [], []
     with VideoSampler(Video(path, "", ""), every, sampling=sampling, record_cuts=record_cuts) as sampler:
@@ -205,9 +230,11 @@ class FrameEncoder:
 
     Raises ScenegrepError (on construction) when the model cannot be loaded there."""
 
-    def __init__(self, model: str, device: str | None, precision: str | None, batch_size: int | None):
+    def __init__(self, model: str, device: str | None, precision: str | None, batch_size: int | None,
+                 niceness: int | None = None):
         from .encode import ClipEncoder
 
+        take_niceness(niceness)
         self.encoder = ClipEncoder(model, device=device, batch_size=batch_size, precision=precision).load()
         self.worker = Worker.here("encode")
 
