@@ -1,7 +1,7 @@
 """`scenegrep index --ray`: a real multi-node Ray cluster on 127.0.0.1, the trained miniature CLIP.
 
 One cluster (a head and a second node, 2 CPUs each) is shared by the module:
-Ray takes tens of seconds to start on 2 cores. The index a `--ray` run builds
+Ray takes tens of seconds to start on 2 cores (the reference index is built meanwhile). The index a `--ray` run builds
 must equal the one `scenegrep index --workers 2` builds on this machine (the
 same segment decoding and resizing): the same frame ids, vectors within 1e-5,
 the same search results; a node killed mid-run or a killed driver must not
@@ -34,12 +34,19 @@ RUN_TIMEOUT = 600
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def launched():
     from ray_cluster import RayCluster
 
-    started = RayCluster.start([2, 2])
+    started = RayCluster.launch([2, 2])
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(launched, reference):
+    """The module's cluster, once its nodes have joined; the reference index is built while they start."""
+    launched.wait()
+    return launched
 
 
 def ray_index(*args) -> subprocess.CompletedProcess:
