@@ -146,10 +146,11 @@ def test_a_ray_run_builds_the_same_index_as_one_machine(kind, cluster, reference
     copy = tmp_path / "copies" / "episode_01_copy.mp4"
     copy.parent.mkdir()
     copy.write_bytes((SAMPLE_VIDEOS / "episode_01.mp4").read_bytes())
-    again = index_json(ray_index(SAMPLE_VIDEOS, copy, "--model", MINI_CLIP, *backend.args, "--ray", "127.0.0.1:1",
-                                 "--json"))
+    again = run_cli("index", SAMPLE_VIDEOS, copy, "--model", MINI_CLIP, *backend.args, "--ray", "127.0.0.1:1", "--json")
     # decided here, before anything is scheduled: an unreachable cluster is never contacted
-    assert again["counts"]["unchanged"] == 3 and again["counts"]["copied"] == 1
+    assert again.exit_code == 0, again.stderr
+    counts = json.loads(again.stdout)["counts"]
+    assert counts["unchanged"] == 3 and counts["copied"] == 1
 
 
 def test_a_killed_driver_leaves_nothing_half_registered_and_a_rerun_finishes(cluster, reference, tmp_path, run_cli):
@@ -159,6 +160,9 @@ def test_a_killed_driver_leaves_nothing_half_registered_and_a_rerun_finishes(clu
     driver = subprocess.Popen([sys.executable, "-m", "scenegrep.cli", "index", str(SAMPLE_VIDEOS), "--model",
                                str(MINI_CLIP), *backend.args, "--ray", cluster.address],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Free until an encoder has loaded the model, then in short steps up to the point (stop_when)
+    wait_for_worker(cluster, driver, lambda title: title == "ray::FrameEncoder" or
+                    (title.startswith("ray::FrameEncoder.") and "__init__" not in title))
     frames, _, _ = stop_when(driver, backend, KILL_POINTS["after the first batch"], signal.SIGKILL)
     assert frames > 0  # killed with frames stored: a video half-registered would be skipped by the re-run below
     forget_cached_client(backend.db)  # the re-run writes from another process: read its index afresh
@@ -213,18 +217,12 @@ def test_a_path_after_ray_is_refused_as_an_address_not_guessed(run_cli, tmp_path
 
 def test_a_node_killed_mid_run_loses_and_duplicates_no_frame(cluster, tmp_path, run_cli):
     """Last in the module: the shared cluster's second node dies (it is not started again)."""
-    from processes import command_of, session_members
-
     backend = Backend("embedded", db=str(tmp_path / "db"))
     driver = subprocess.Popen([sys.executable, "-m", "scenegrep.cli", "index", str(SAMPLE_VIDEOS), "--model",
                                str(MINI_CLIP), "--every", KILL_EVERY, "--batch-size", "1", *backend.args,
                                "--ray", cluster.address, "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while not any("FrameEncoder.encode" in command_of(pid) for pid in session_members(cluster.nodes[1].pid)):
-        assert driver.poll() is None, driver.stderr.read()
-        assert time.monotonic() < deadline, "the second node never encoded"
-        time.sleep(0.05)
+    wait_for_worker(cluster, driver, lambda title: "FrameEncoder.encode" in title, nodes=[1])
     cluster.kill_node(1)
     out, err = driver.communicate(timeout=RUN_TIMEOUT)
     if driver.returncode != 0:  # the run may give up on a video: then it says why, and a re-run finishes
@@ -239,6 +237,22 @@ def test_a_node_killed_mid_run_loses_and_duplicates_no_frame(cluster, tmp_path, 
     ids = store.frames.get(include=[])["ids"]
     assert len(ids) == len(set(ids)) == sum(v.frames for v in store.indexed_videos())
     assert sorted(ids) == expected_frame_ids(float(KILL_EVERY))  # a single pass's frames, none lost
+
+
+def wait_for_worker(cluster, driver: subprocess.Popen, wanted, nodes: list[int] | None = None) -> None:
+    """Until a process of the cluster's nodes (all alive, or those listed) has a title
+    (Ray's `ray::Class.method`) that `wanted` accepts, while `driver` runs."""
+    from processes import command_of, session_members
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        for i in nodes if nodes is not None else range(len(cluster.nodes)):
+            if cluster.nodes[i].poll() is None and any(wanted(command_of(pid).strip())
+                                                       for pid in session_members(cluster.nodes[i].pid)):
+                return
+        assert driver.poll() is None, driver.stderr.read()
+        assert time.monotonic() < deadline, "no worker of the cluster got there"
+        time.sleep(0.05)
 
 
 def forget_cached_client(db: str) -> None:
