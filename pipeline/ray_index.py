@@ -50,8 +50,8 @@ from .errors import ScenegrepError, VideoError
 from .indexer import (TRUNCATION_SLACK_INTERVALS, WRITE_QUEUE_BATCHES, NoProgress, Progress, VideoResult, _ToIndex,
                       update_video)
 from .overlap import BackgroundWriter
-from .ray_tasks import (EncodedSegment, FrameEncoder, SegmentSignals, VideoPlan, Worker, decode_segment, plan_video,
-                        sample_whole, unseen)
+from .ray_tasks import (EncodedSegment, FrameEncoder, SegmentSignals, VideoPlan, Worker, decode_segment, niceness,
+                        plan_video, sample_whole, unseen)
 from .records import Video
 from .registry import IRREGULAR_SAMPLING, cuts_metadata
 from .segments import GridRule, Segment, plan_recording
@@ -174,7 +174,7 @@ def connect(address: str | None):
     options = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
     if address is None:  # a local instance: its workers start at this process's niceness (see ray_tasks)
         options["include_dashboard"] = False
-        options["_system_config"] = {"worker_niceness": os.getpriority(os.PRIO_PROCESS, 0)}
+        options["_system_config"] = {"worker_niceness": niceness() or 0}
     try:
         for attempt in range(1, CLIENT_CONNECT_ATTEMPTS + 1):
             try:
@@ -267,7 +267,7 @@ class _Run:
         self.record_cuts = record_cuts
         self.every = store.info.every
         self.stats = stats
-        self.niceness = os.getpriority(os.PRIO_PROCESS, 0)  # the workers take it (`ray_tasks.take_niceness`)
+        self.niceness = niceness()  # the workers take it (`ray_tasks.take_niceness`)
         self.writer = BackgroundWriter(WRITE_QUEUE_BATCHES)
         resources = ray.cluster_resources()
         stats.address = address or "local"

@@ -9,7 +9,7 @@ Ray starts its worker processes at niceness 15 (its `worker_niceness`), so
 that its own daemons stay responsive. The work here replaces the indexing
 process's, which runs at the user's niceness: at 15, an encoder on a node
 with other work at the default priority got a fraction of a core (measured:
-2.4x slower per batch than the indexing process beside two busy processes,
+2.2-2.4x slower per batch than the indexing process beside two busy processes,
 as fast at nice 0; bench/ray_actor_encode.py). So each task and the encoder
 first take the driver's niceness (`take_niceness`), where the OS lets them.
 """
@@ -48,14 +48,19 @@ class Worker:
             node = ray.util.get_node_ip_address()
         except Exception:  # outside Ray (a library user calling these directly)
             node = socket.gethostname()
-        return cls(node, os.getpid(), kind, os.getpriority(os.PRIO_PROCESS, 0))
+        return cls(node, os.getpid(), kind, niceness() or 0)
+
+
+def niceness() -> int | None:
+    """This process's niceness; None where the OS has none (Windows)."""
+    return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
 
 
 def take_niceness(niceness: int | None) -> None:
     """Run this worker process at `niceness` (the driver's; None: leave it). Lowering
     Ray's 15 needs CAP_SYS_NICE or a high enough RLIMIT_NICE; without them it stays
     (start the nodes with RAY_worker_niceness=0 then, as the README says)."""
-    if niceness is None:
+    if niceness is None or not hasattr(os, "setpriority"):
         return
     try:
         if os.getpriority(os.PRIO_PROCESS, 0) != niceness:
