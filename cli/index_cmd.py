@@ -205,7 +205,8 @@ def _cluster_json(cluster) -> dict:
         "address": cluster.address, "nodes": cluster.nodes, "cpus": cluster.cpus, "gpus": cluster.gpus,
         "encoders": cluster.encoders, "resubmitted": cluster.retried, "segments": cluster.segments,
         "in_flight_limit": cluster.in_flight_limit, "peak_in_flight": cluster.peak_in_flight,
-        "workers": [{"kind": t.worker.kind, "node": t.worker.node, "pid": t.worker.pid, "segments": t.segments,
+        "workers": [{"kind": t.worker.kind, "node": t.worker.node, "pid": t.worker.pid, "nice": t.worker.nice,
+                     "segments": t.segments,
                      "frames": t.frames, "video_seconds": round(t.video_seconds, 3),
                      "busy_seconds": round(t.busy_seconds, 3)} for t in cluster.workers.values()],
     }

@@ -17,7 +17,12 @@ The driver (this process) keeps every decision and every write:
 5. segments come back in any order; each video's are taken in segment order,
    through the grid sampler's rule (`segments.GridRule`), so exactly a single
    pass's frames are kept, and written by one writer thread, then the video is
-   registered once all its frames are stored.
+   registered once all its frames are stored;
+6. shot changes are recorded as without Ray (`pipeline/cuts.py`): decoding
+   tasks send every frame's shot signature along, and the driver runs one
+   `CutRecorder` per video over its segments in order (a cut on a segment's
+   first or last frame is found against its neighbour's frames); a video
+   decoded whole records its own.
 
 Failures: a decoding task whose worker or node dies is retried by Ray
 (DECODE_RETRIES); a dead encoding actor's segments go to the actors left (a new
@@ -38,14 +43,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+import numpy as np
+
+from .cuts import CutRecorder
 from .errors import ScenegrepError, VideoError
 from .indexer import (TRUNCATION_SLACK_INTERVALS, WRITE_QUEUE_BATCHES, NoProgress, Progress, VideoResult, _ToIndex,
                       update_video)
 from .overlap import BackgroundWriter
-from .ray_tasks import EncodedSegment, FrameEncoder, VideoPlan, Worker, decode_segment, plan_video, sample_whole, unseen
+from .ray_tasks import (EncodedSegment, FrameEncoder, SegmentSignals, VideoPlan, Worker, decode_segment, niceness,
+                        plan_video, sample_whole, unseen)
 from .records import Video
-from .registry import IRREGULAR_SAMPLING
-from .segments import GridRule, Segment, plan_segments
+from .registry import IRREGULAR_SAMPLING, cuts_metadata
+from .segments import GridRule, Segment, plan_recording
 from .timecode import rate_text
 
 INSTALL_HINT = "pip install 'scenegrep[ray]'"
@@ -54,7 +63,8 @@ SEGMENTS_IN_FLIGHT_PER_SLOT = 2
 """Segments out on the cluster per decoding slot (a CPU not held by an encoder):
 one decoding and one decoded, waiting for its encoder, so no slot idles while
 the driver catches up. A segment holds at most MAX_SEGMENT_SECONDS / every
-resized frames (60 × 0.27 MB at N=2) in the object store: 32 MB per slot."""
+resized frames (60 × 0.27 MB at N=2) in the object store: 32 MB per slot; recording shot
+changes adds every decoded frame's signature (7 KB; 25 MB for 120 s at 30 fps)."""
 
 PLANS_IN_FLIGHT = 8
 """Videos whose keyframes are being read at once (a demux each, seconds for an
@@ -162,8 +172,9 @@ def connect(address: str | None):
     if address not in (None, "auto"):
         _check_reachable(address)
     options = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
-    if address is None:
+    if address is None:  # a local instance: its workers start at this process's niceness (see ray_tasks)
         options["include_dashboard"] = False
+        options["_system_config"] = {"worker_niceness": niceness() or 0}
     try:
         for attempt in range(1, CLIENT_CONNECT_ATTEMPTS + 1):
             try:
@@ -184,13 +195,15 @@ def connect(address: str | None):
 
 
 def index_on_ray(videos: Iterable[Video], spec: EncoderSpec, input_size, store, progress: Progress | None = None, *,
-                 address: str | None = None, sampling: str = "grid",
-                 stats: ClusterStats | None = None) -> Iterator[VideoResult]:
+                 address: str | None = None, sampling: str = "grid", stats: ClusterStats | None = None,
+                 record_cuts: bool = True) -> Iterator[VideoResult]:
     """Bring each video up to date in `store`, decoding and encoding on a Ray cluster; one result per video, in order.
 
     `input_size(height, width)` is the size frames are resized to where they are
     decoded (`ClipEncoder.input_size`); `spec` says how encoders load the model.
-    `stats` is filled with the cluster and per-worker totals. Raises
+    `stats` is filled with the cluster and per-worker totals. With
+    `record_cuts`, shot changes are recorded in the registry as
+    `indexer.index_videos` records them. Raises
     ScenegrepError when Ray is missing, the cluster cannot be reached or the
     model cannot be loaded there; raises what the store raises.
     """
@@ -209,7 +222,7 @@ def index_on_ray(videos: Iterable[Video], spec: EncoderSpec, input_size, store, 
     ray = connect(address)
     run = None
     try:
-        run = _Run(ray, spec, input_size, store, progress, sampling, stats, address)
+        run = _Run(ray, spec, input_size, store, progress, sampling, stats, address, record_cuts)
         yield from run.results(decided)
     finally:
         if run is not None:
@@ -227,6 +240,9 @@ class _VideoWork:
     done: dict[int, EncodedSegment] = field(default_factory=dict)  # by segment index, waiting for their turn
     next_segment: int = 0  # the next segment to write
     rule: GridRule | None = None
+    recording: bool = False  # its segments send shot signatures
+    recorder: CutRecorder | None = None  # None: not recorded (whole, skipped GOPs, a frame that would not convert)
+    cuts: tuple[float, ...] | None = None  # a video decoded whole: what its task recorded
     frames: int = 0
     done_t: float = 0.0
     decode_errors: int = 0
@@ -241,15 +257,17 @@ class _VideoWork:
 
 class _Run:
     def __init__(self, ray, spec: EncoderSpec, input_size, store, progress, sampling: str, stats: ClusterStats,
-                 address: str | None):
+                 address: str | None, record_cuts: bool):
         self.ray = ray
         self.spec = spec
         self.input_size = input_size
         self.store = store
         self.progress = progress
         self.sampling = sampling
+        self.record_cuts = record_cuts
         self.every = store.info.every
         self.stats = stats
+        self.niceness = niceness()  # the workers take it (`ray_tasks.take_niceness`)
         self.writer = BackgroundWriter(WRITE_QUEUE_BATCHES)
         resources = ray.cluster_resources()
         stats.address = address or "local"
@@ -278,7 +296,8 @@ class _Run:
         """Start `count` actors, spread over the nodes, and wait until each has loaded the model.
         Raises ScenegrepError when none can (the model's error, from the cluster)."""
         actors = [self._encoder_class.options(scheduling_strategy="SPREAD").remote(
-            self.spec.model, self.spec.device, self.spec.precision, self.spec.batch_size) for _ in range(count)]
+            self.spec.model, self.spec.device, self.spec.precision, self.spec.batch_size, self.niceness)
+            for _ in range(count)]
         errors = []
         for actor in actors:
             try:
@@ -342,7 +361,7 @@ class _Run:
             while True:
                 while to_plan and len(planning) < PLANS_IN_FLIGHT:
                     item = to_plan.pop(0)
-                    planning[self._plan.remote(item.video.path)] = item
+                    planning[self._plan.remote(item.video.path, self.niceness)] = item
                 while queued and len(running) < self.in_flight_limit:
                     item, segment = queued.pop(0)
                     if item.result is None:
@@ -395,8 +414,12 @@ class _Run:
         item.plan = plan
         item.size = self.input_size(plan.height, plan.width) if plan.height and plan.width else None
         item.whole = plan.keyframes is None or self.sampling != "grid"
-        item.segments = ([Segment(0, None, None, 0.0)] if item.whole
-                         else plan_segments(plan.keyframes, self.every, plan.duration, self.slots))
+        if item.whole:
+            item.segments = [Segment(0, None, None, 0.0)]
+        else:
+            item.segments, item.recording = plan_recording(plan.keyframes, self.every, plan.duration, self.slots,
+                                                           self.record_cuts)
+            item.recorder = CutRecorder(self.every) if item.recording else None
         item.rule = GridRule(self.every)
         self.stats.segments += len(item.segments)
         self.progress.start(item.video, plan.duration)
@@ -405,8 +428,10 @@ class _Run:
     def _submit(self, running: dict, item: _VideoWork, segment: Segment, decoded, attempt: int) -> None:
         if decoded is None:
             path = item.video.path
-            decoded = (self._whole.remote(path, self.every, self.sampling, item.size) if item.whole
-                       else self._decode.remote(path, segment.start_pts, segment.end_pts, self.every, item.size))
+            decoded = (self._whole.remote(path, self.every, self.sampling, item.size, self.record_cuts, self.niceness)
+                       if item.whole
+                       else self._decode.remote(path, segment.start_pts, segment.end_pts, self.every, item.size,
+                                                item.recording, self.niceness))
         actor = self._encoder()
         running[actor.encode.remote(decoded)] = (item, segment, decoded, attempt, actor)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(running))
@@ -452,8 +477,10 @@ class _Run:
         while item.next_segment in item.done:
             encoded = item.done.pop(item.next_segment)
             item.next_segment += 1
-            keep = [i for i, t in enumerate(encoded.times) if item.whole or item.rule.keeps(t)]
+            kept = [item.whole or item.rule.keeps(t) for t in encoded.times]
+            keep = [i for i, k in enumerate(kept) if k]
             times = [encoded.times[i] for i in keep]
+            self._record_cuts(item, encoded, kept)
             covered = (times[-1] - item.done_t) if times else 0.0
             self.stats.count(encoded.decoded_by, len(encoded.times), covered, encoded.decode_seconds)
             self.stats.count(encoded.encoded_by, len(encoded.times), covered, encoded.encode_seconds)
@@ -466,6 +493,19 @@ class _Run:
                 item.done_t = times[-1]
         if item.next_segment == len(item.segments):
             self._register(item)
+
+    def _record_cuts(self, item: _VideoWork, encoded: EncodedSegment, kept: list[bool]) -> None:
+        """Feed the video's CutRecorder this segment's frames and kept samples, in the order they were decoded."""
+        if item.whole:
+            item.cuts = encoded.cuts
+            return
+        recorder, signals = item.recorder, encoded.signals
+        if recorder is None:
+            return
+        if signals is None:  # a frame would not convert: this video's edges are found at search time
+            item.recorder = None
+            return
+        record_segment(recorder, encoded.times, kept, signals)
 
     def _register(self, item: _VideoWork) -> None:
         video, plan = item.video, item.plan
@@ -481,8 +521,9 @@ class _Run:
             result.warnings.append(f"{item.decode_errors} corrupt packet(s) skipped; indexed as far as it decodes")
         rate = {"fps": rate_text(plan.rate)} if plan.rate else {}
         sampled = IRREGULAR_SAMPLING if item.strategy.startswith("keyframes") else "grid"
+        cuts = item.recorder.finish() if item.recorder is not None else item.cuts
         metadata = {**item.job.fingerprint.as_metadata(), "duration": float(duration or item.done_t),
-                    "sampling": sampled, **rate}
+                    "sampling": sampled, **rate, **cuts_metadata(cuts)}
         item.registered = self.writer.submit(self.store.mark_indexed, video, item.frames, metadata)
         item.result = result
 
@@ -501,6 +542,21 @@ class _Run:
 
     def close(self) -> None:
         self.writer.close(wait=not self.writer.failed)
+
+
+def record_segment(recorder: CutRecorder, times: list[float], kept: list[bool], signals: SegmentSignals) -> None:
+    """Feed `recorder` one segment's frames and its kept samples (`kept[i]`: candidate `times[i]`
+    is a sample), in the order its decoding task decoded them, as `segments.SegmentedSampler` does."""
+    signatures = signals.signatures.astype(np.int16)  # the recorder subtracts them: uint8 would wrap
+    fed = 0
+    for t, keep, before in zip(times, kept, signals.before):
+        for i in range(fed, before):
+            recorder.add_frame(signals.times[i], signatures[i])
+        fed = before
+        if keep:
+            recorder.add_sample(t)
+    for i in range(fed, len(signals.times)):
+        recorder.add_frame(signals.times[i], signatures[i])
 
 
 def _check_reachable(address: str) -> None:

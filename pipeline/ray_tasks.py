@@ -3,7 +3,15 @@
 Plain functions and one class; `pipeline/ray_index.py` (the driver) wraps them
 with `ray.remote`, so this module imports neither Ray nor torch at the top: a
 decoding worker never loads the model. Each result names the worker that
-produced it (node, pid) and how long it took, for the driver's summary.
+produced it (node, pid, niceness) and how long it took, for the driver's summary.
+
+Ray starts its worker processes at niceness 15 (its `worker_niceness`), so
+that its own daemons stay responsive. The work here replaces the indexing
+process's, which runs at the user's niceness: at 15, an encoder on a node
+with other work at the default priority got a fraction of a core (measured:
+2.2-2.4x slower per batch than the indexing process beside two busy processes,
+as fast at nice 0; bench/ray_actor_encode.py). So each task and the encoder
+first take the driver's niceness (`take_niceness`), where the OS lets them.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ class Worker:
     node: str  # the node's IP address, as Ray names it
     pid: int
     kind: str  # "decode" or "encode"
+    nice: int = 0  # the process's niceness while it worked
 
     @classmethod
     def here(cls, kind: str) -> "Worker":
@@ -39,7 +48,25 @@ class Worker:
             node = ray.util.get_node_ip_address()
         except Exception:  # outside Ray (a library user calling these directly)
             node = socket.gethostname()
-        return cls(node, os.getpid(), kind)
+        return cls(node, os.getpid(), kind, niceness() or 0)
+
+
+def niceness() -> int | None:
+    """This process's niceness; None where the OS has none (Windows)."""
+    return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
+
+
+def take_niceness(niceness: int | None) -> None:
+    """Run this worker process at `niceness` (the driver's; None: leave it). Lowering
+    Ray's 15 needs CAP_SYS_NICE or a high enough RLIMIT_NICE; without them it stays
+    (start the nodes with RAY_worker_niceness=0 then, as the README says)."""
+    if niceness is None or not hasattr(os, "setpriority"):
+        return
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) != niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except OSError:  # not permitted here: the work runs, at Ray's priority
+        pass
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,18 @@ class VideoPlan:
 
 
 @dataclass(frozen=True)
+class SegmentSignals:
+    """Every decoded frame's shot signature (`shots.frame_signature`) of one
+    segment, for the driver's `cuts.CutRecorder`, which runs over a video's
+    segments in order so that a cut on a segment's first or last frame is found
+    against its neighbour's frames."""
+
+    times: tuple[float, ...]  # every decoded frame, in decoding order
+    signatures: np.ndarray  # len(times) × h × w × 3 Lab (uint8 where that is lossless: half the bytes to move)
+    before: tuple[int, ...]  # per candidate frame: how many of `times` were decoded up to it (itself included)
+
+
+@dataclass(frozen=True)
 class DecodedSegment:
     """Candidate frames of one segment (or every sample of a video decoded whole), resized for the model."""
 
@@ -63,6 +102,8 @@ class DecodedSegment:
     strategy: str  # how they were reached (sample.STRATEGIES, or "segments")
     worker: Worker
     seconds: float  # decoding time
+    signals: SegmentSignals | None = None  # a segment asked for signals whose frames all converted
+    cuts: tuple[float, ...] | None = None  # a video decoded whole: the shot changes its sampler recorded
 
 
 @dataclass(frozen=True)
@@ -75,6 +116,8 @@ class EncodedSegment:
     decode_seconds: float
     encoded_by: Worker
     encode_seconds: float
+    signals: SegmentSignals | None = None
+    cuts: tuple[float, ...] | None = None
 
 
 def unseen(files: list[tuple[str, int]]) -> tuple[str, list[tuple[str, str]]]:
@@ -98,12 +141,13 @@ def unseen(files: list[tuple[str, int]]) -> tuple[str, list[tuple[str, str]]]:
     return node, missing
 
 
-def plan_video(path: str) -> VideoPlan:
+def plan_video(path: str, niceness: int | None = None) -> VideoPlan:
     """The stream's facts and its keyframes (a demux of the file, no decoding).
 
     Raises VideoError when neither PyAV nor OpenCV can open it."""
     from .decoders import PyAVDecoder, open_decoder
 
+    take_niceness(niceness)
     try:
         decoder = PyAVDecoder(path)
         try:
@@ -122,40 +166,68 @@ def plan_video(path: str) -> VideoPlan:
 
 
 def decode_segment(path: str, start_pts: int | None, end_pts: int | None, every: float,
-                   size: tuple[int, int] | None) -> DecodedSegment:
+                   size: tuple[int, int] | None, signals: bool = False, niceness: int | None = None) -> DecodedSegment:
     """The candidates of one segment (see `segments.is_candidate`); the driver applies the grid rule.
+    With `signals`, also every frame's shot signature (None when a frame would not convert).
 
     Raises VideoError when the file cannot be opened or decoded."""
-    from .decode_worker import SegmentTask
+    from .decode_worker import FrameSignals, SegmentTask
     from .decode_worker import decode_segment as candidates
 
+    take_niceness(niceness)
     started = time.perf_counter()
     times, pixels, errors = [], [], 0
-    for item in candidates(SegmentTask(0, path, start_pts, end_pts, every, size, DECODE_THREADS)):
+    signal_times: list[float] = []
+    signatures: list[np.ndarray] = []
+    before: list[int] = []
+    recorded = signals
+    for item in candidates(SegmentTask(0, path, start_pts, end_pts, every, size, DECODE_THREADS, signals)):
         if isinstance(item, int):
             errors = item
+        elif isinstance(item, FrameSignals):
+            if item.signatures is None:
+                recorded = False
+            else:
+                signal_times.extend(item.times)
+                signatures.append(item.signatures)
         else:
             times.append(item[0])
             pixels.append(item[1])
-    return DecodedSegment(times, pixels, errors, "segments", Worker.here("decode"), time.perf_counter() - started)
+            before.append(len(signal_times))
+    found = None
+    if recorded and signal_times:  # none at all: nothing decoded, or a decoder that sends none
+        stacked = np.concatenate(signatures) if signatures else np.zeros((0, 1, 1, 3), np.uint8)
+        found = SegmentSignals(tuple(signal_times), _narrowed(stacked), tuple(before))
+    return DecodedSegment(times, pixels, errors, "segments", Worker.here("decode"), time.perf_counter() - started,
+                          found)
 
 
-def sample_whole(path: str, every: float, sampling: str, size: tuple[int, int] | None) -> DecodedSegment:
-    """Every sample of a video decoded in one task (keyframes sampling, or a file only OpenCV reads).
+def _narrowed(signatures: np.ndarray) -> np.ndarray:
+    """Lab signatures as uint8 when every value fits (they come from uint8 RGB), else unchanged."""
+    if signatures.size and (signatures.min() < 0 or signatures.max() > 255):
+        return signatures
+    return signatures.astype(np.uint8)
+
+
+def sample_whole(path: str, every: float, sampling: str, size: tuple[int, int] | None,
+                 record_cuts: bool = False, niceness: int | None = None) -> DecodedSegment:
+    """Every sample of a video decoded in one task (keyframes sampling, or a file only OpenCV reads);
+    with `record_cuts`, its shot changes as the in-process sampler records them.
 
     Raises VideoError when the file cannot be opened."""
     from .decoders import resize_rgb
     from .records import Video
     from .sample import VideoSampler
 
+    take_niceness(niceness)
     started = time.perf_counter()
     times, pixels = [], []
-    with VideoSampler(Video(path, "", ""), every, sampling=sampling) as sampler:
+    with VideoSampler(Video(path, "", ""), every, sampling=sampling, record_cuts=record_cuts) as sampler:
         for frame in sampler:
             times.append(frame.t)
             pixels.append(resize_rgb(frame.pixels, size) if size else frame.pixels)
         return DecodedSegment(times, pixels, sampler.decode_errors, sampler.used_strategy, Worker.here("decode"),
-                              time.perf_counter() - started)
+                              time.perf_counter() - started, cuts=sampler.cuts)
 
 
 class FrameEncoder:
@@ -163,9 +235,11 @@ class FrameEncoder:
 
     Raises ScenegrepError (on construction) when the model cannot be loaded there."""
 
-    def __init__(self, model: str, device: str | None, precision: str | None, batch_size: int | None):
+    def __init__(self, model: str, device: str | None, precision: str | None, batch_size: int | None,
+                 niceness: int | None = None):
         from .encode import ClipEncoder
 
+        take_niceness(niceness)
         self.encoder = ClipEncoder(model, device=device, batch_size=batch_size, precision=precision).load()
         self.worker = Worker.here("encode")
 
@@ -184,4 +258,5 @@ class FrameEncoder:
             chunks.append(vectors_of(encoder.embed_pixels_later(batch)))
         vectors = np.concatenate(chunks) if chunks else np.zeros((0, encoder.info.dim), np.float32)
         return EncodedSegment(segment.times, vectors, segment.decode_errors, segment.strategy, segment.worker,
-                              segment.seconds, self.worker, time.perf_counter() - started)
+                              segment.seconds, self.worker, time.perf_counter() - started, segment.signals,
+                              segment.cuts)

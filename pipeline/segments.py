@@ -126,6 +126,20 @@ def covers_every_frame(segments: Sequence[Segment]) -> bool:
             and all(a.end_pts == b.start_pts for a, b in zip(segments, segments[1:])))
 
 
+def plan_recording(keyframes: Sequence[tuple[float, int]], every: float, duration: float | None, workers: int,
+                   record_cuts: bool) -> tuple[list[Segment], bool]:
+    """`plan_segments` for a video, and whether its segments' frames record its shot changes
+    (`cuts.CutRecorder`, fed every frame of all segments in order).
+
+    Recording needs every frame: with `record_cuts`, GOPs without a sample are
+    decoded too, unless skipping them saves more than the single-pass sampler
+    gives up for recording (`sample.RECORDING_MAX_SAVING`; it then seeks and
+    records nothing, and so do these segments)."""
+    every_gop = record_cuts and skipped_share([t for t, _ in keyframes], every, duration) <= RECORDING_MAX_SAVING
+    segments = plan_segments(keyframes, every, duration, workers, every_gop)
+    return segments, record_cuts and covers_every_frame(segments)
+
+
 def is_candidate(previous_t: float | None, t: float, every: float) -> bool:
     """Whether a frame at `t`, decoded right after one at `previous_t` (None: the
     first frame its worker kept), can be a grid sample: whether some kN lies in
@@ -191,13 +205,10 @@ class SegmentedSampler:
         finally:
             decoder.close()
         self._size = size_for(self.info.height, self.info.width) if size_for else None
-        # Recording cuts needs every frame: GOPs without a sample are decoded too unless skipping them
-        # saves more than the single-pass sampler would give up for recording (it then seeks).
-        every_gop = record_cuts and skipped_share([t for t, _ in keyframes], every, self.info.duration) <= RECORDING_MAX_SAVING
-        self.segments = plan_segments(keyframes, every, self.info.duration, pool.workers, every_gop)
+        self.segments, self.record_cuts = plan_recording(keyframes, every, self.info.duration, pool.workers,
+                                                         record_cuts)
         self.decode_errors = 0
         self._ticket = ticket
-        self.record_cuts = record_cuts and covers_every_frame(self.segments)
         self.cuts: tuple[float, ...] | None = None
 
     def __iter__(self) -> Iterator[SampledFrame]:

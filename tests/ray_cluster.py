@@ -1,7 +1,8 @@
 """Start and stop a real multi-node Ray cluster on 127.0.0.1 for tests and benchmarks.
 
-    cluster = RayCluster.start(tmp_dir, nodes=[2, 2])   # a head with 2 CPUs, a second node with 2
+    cluster = RayCluster.start([2, 2])                   # a head with 2 CPUs, a second node with 2
     ...  # scenegrep index ... --ray cluster.address
+    cluster = RayCluster.launch([2, 2]); ...; cluster.wait()   # other work while the nodes start
     cluster.kill_node(1)                                 # the second node dies (SIGKILL to all its processes)
     cluster.stop()
 
@@ -39,6 +40,12 @@ OBJECT_STORE_BYTES = 200 << 20
 """Each node's object store: the sample videos' segments are a few MB of resized
 frames; Ray's default (30% of RAM per node) would reserve gigabytes of /dev/shm."""
 
+HEALTH_CHECKS = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
+"""The head asks each node every second (Ray: 3 s) and calls it dead after 3 failed
+checks (Ray: 5): a killed node is known dead (and its tasks retried) in ~3 s, not
+~15 s. A check fails on a refused connection at once, but on a slow node only
+after its timeout (Ray's 10 s), so a node slowed by a busy machine is not taken for dead."""
+
 STOP_SECONDS = 20.0
 """How long a node's `ray start --block` may take to stop its processes on SIGTERM
 before its whole session is killed."""
@@ -62,24 +69,57 @@ class RayCluster:
     temp_dir: str
     client_address: str = ""  # ray://host:port of the head's Ray client server
     nodes: list[subprocess.Popen] = field(default_factory=list)
+    _cpus: list[int] = field(default_factory=list)  # CPUs of each node to start
 
     @classmethod
     def start(cls, cpus: list[int], temp_dir: str | None = None) -> "RayCluster":
         """A head with cpus[0] CPUs and one more node per further entry, each with a
         resource `node<i>` so tasks can be pinned; returns once all have joined."""
+        cluster = cls.launch(cpus, temp_dir)
+        cluster.wait()
+        return cluster
+
+    @classmethod
+    def launch(cls, cpus: list[int], temp_dir: str | None = None) -> "RayCluster":
+        """Like `start`, but returns once the nodes are launched: `wait` for them to join."""
         temp_dir = temp_dir or tempfile.mkdtemp(prefix="sgray", dir="/tmp")  # Unix sockets: short paths
         port = free_port()
         cluster = cls(f"127.0.0.1:{port}", temp_dir, f"ray://127.0.0.1:{free_port()}")
+        cluster._cpus = list(cpus)
         try:
-            for i, count in enumerate(cpus):
-                cluster.nodes.append(cluster._start_node(i, count, port))
-                if i == 0:
-                    cluster._wait_for(1)
-            cluster._wait_for(len(cpus))
+            cluster.nodes.append(cluster._start_node(0, cpus[0], port))
         except BaseException:
             cluster.stop()
             raise
         return cluster
+
+    def wait(self) -> None:
+        """Start the other nodes once the head listens, and return once all have joined.
+        Stops the cluster and raises RuntimeError when a node exits or they take too long."""
+        try:
+            port = int(self.address.rsplit(":", 1)[1])
+            self._wait_listening(port)
+            for i, count in enumerate(self._cpus[len(self.nodes):], start=len(self.nodes)):
+                self.nodes.append(self._start_node(i, count, port))
+            self._wait_for(len(self._cpus))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_listening(self, port: int) -> None:
+        """Until the head's GCS accepts connections (a socket: no Ray driver started to ask)."""
+        import socket
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.nodes[0].poll() is not None:
+                raise RuntimeError(f"ray node 0 exited with {self.nodes[0].returncode}: {self.log(0)[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the Ray head did not listen in {START_TIMEOUT:.0f} s: {self.log(0)[-2000:]}")
 
     def _start_node(self, i: int, cpus: int, port: int) -> subprocess.Popen:
         common = ["--block", "--num-cpus", str(cpus), "--num-gpus", "0", "--resources", json.dumps({f"node{i}": 1}),
@@ -91,7 +131,7 @@ class RayCluster:
         else:
             args = ["--address", self.address]
         log = open(os.path.join(self.temp_dir, f"node{i}.log"), "ab")
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **HEALTH_CHECKS}
         return subprocess.Popen([ray_executable(), "start", *args, *common], stdout=log, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True)
 
@@ -109,6 +149,7 @@ class RayCluster:
     def add_node(self, cpus: int) -> int:
         """Start one more node with `cpus` CPUs; returns its index once it has joined."""
         port = int(self.address.rsplit(":", 1)[1])
+        self._cpus.append(cpus)
         self.nodes.append(self._start_node(len(self.nodes), cpus, port))
         self._wait_for(sum(node.poll() is None for node in self.nodes))
         return len(self.nodes) - 1

@@ -1,7 +1,7 @@
 """`scenegrep index --ray`: a real multi-node Ray cluster on 127.0.0.1, the trained miniature CLIP.
 
 One cluster (a head and a second node, 2 CPUs each) is shared by the module:
-Ray takes tens of seconds to start on 2 cores. The index a `--ray` run builds
+Ray takes tens of seconds to start on 2 cores (the reference index is built meanwhile). The index a `--ray` run builds
 must equal the one `scenegrep index --workers 2` builds on this machine (the
 same segment decoding and resizing): the same frame ids, vectors within 1e-5,
 the same search results; a node killed mid-run or a killed driver must not
@@ -34,12 +34,19 @@ RUN_TIMEOUT = 600
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def launched():
     from ray_cluster import RayCluster
 
-    started = RayCluster.start([2, 2])
+    started = RayCluster.launch([2, 2])
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(launched, reference):
+    """The module's cluster, once its nodes have joined; the reference index is built while they start."""
+    launched.wait()
+    return launched
 
 
 def ray_index(*args) -> subprocess.CompletedProcess:
@@ -64,7 +71,7 @@ def searches(run_cli, backend: Backend) -> list:
     found = []
     for query in QUERIES:
         result = run_cli("search", query, "--json", "--keep-duplicates", *backend.args)
-        assert result.exit_code == 0, result.stderr
+        assert result.exit_code == 0 and "note" not in result.stderr, result.stderr  # snapped on recorded cuts
         found.append([(c["episode"], c["start"], c["end"], round(c["score"], 4), [h["t"] for h in c["hits"]])
                       for c in json.loads(result.stdout)])
     return found
@@ -76,6 +83,25 @@ def assert_same_index(ours: Backend, reference: Backend) -> None:
     assert max(float(np.abs(mine[k] - theirs[k]).max()) for k in theirs) <= 1e-5
     registered = {v.path: v.frames for v in ours.store().indexed_videos()}
     assert registered == {v.path: v.frames for v in reference.store().indexed_videos()}
+
+
+def recorded_cuts(backend: Backend) -> dict[str, tuple[float, ...] | None]:
+    return {v.path: v.cuts for v in backend.store().indexed_videos()}
+
+
+def in_process_cuts() -> dict[str, tuple[float, ...] | None]:
+    """The shot changes plain indexing records in one process (`sample.VideoSampler`, no model)."""
+    from scenegrep.pipeline.files import find_videos
+    from scenegrep.pipeline.sample import VideoSampler
+
+    videos, _ = find_videos([str(SAMPLE_VIDEOS)])
+    found = {}
+    for video in videos:
+        with VideoSampler(video, 2.0, record_cuts=True) as sampler:
+            for _ in sampler:
+                pass
+        found[video.path] = sampler.cuts
+    return found
 
 
 def assert_consistent(run_cli, backend: Backend) -> None:
@@ -107,18 +133,24 @@ def test_a_ray_run_builds_the_same_index_as_one_machine(kind, cluster, reference
     assert report["counts"]["indexed"] == 3 and report["ray"]["nodes"] == 2
     kinds = {worker["kind"] for worker in report["ray"]["workers"]}
     assert kinds == {"decode", "encode"}  # per-worker throughput for the summary
+    if os.geteuid() == 0:  # workers leave Ray's niceness 15 for the driver's where the OS lets them (README)
+        assert {worker["nice"] for worker in report["ray"]["workers"]} == {os.getpriority(os.PRIO_PROCESS, 0)}
     flow = report["ray"]  # back-pressure: never more segments out than the limit, which held some back
     assert 0 < flow["peak_in_flight"] <= flow["in_flight_limit"] < flow["segments"]
     assert_same_index(backend, reference)
+    # the same shot changes recorded as without Ray, so searches snap clip edges without decoding
+    cuts = recorded_cuts(backend)
+    assert cuts == recorded_cuts(reference) == in_process_cuts() and all(cuts.values())
     assert searches(run_cli, backend) == searches(run_cli, reference)
 
     copy = tmp_path / "copies" / "episode_01_copy.mp4"
     copy.parent.mkdir()
     copy.write_bytes((SAMPLE_VIDEOS / "episode_01.mp4").read_bytes())
-    again = index_json(ray_index(SAMPLE_VIDEOS, copy, "--model", MINI_CLIP, *backend.args, "--ray", "127.0.0.1:1",
-                                 "--json"))
+    again = run_cli("index", SAMPLE_VIDEOS, copy, "--model", MINI_CLIP, *backend.args, "--ray", "127.0.0.1:1", "--json")
     # decided here, before anything is scheduled: an unreachable cluster is never contacted
-    assert again["counts"]["unchanged"] == 3 and again["counts"]["copied"] == 1
+    assert again.exit_code == 0, again.stderr
+    counts = json.loads(again.stdout)["counts"]
+    assert counts["unchanged"] == 3 and counts["copied"] == 1
 
 
 def test_a_killed_driver_leaves_nothing_half_registered_and_a_rerun_finishes(cluster, reference, tmp_path, run_cli):
@@ -128,6 +160,9 @@ def test_a_killed_driver_leaves_nothing_half_registered_and_a_rerun_finishes(clu
     driver = subprocess.Popen([sys.executable, "-m", "scenegrep.cli", "index", str(SAMPLE_VIDEOS), "--model",
                                str(MINI_CLIP), *backend.args, "--ray", cluster.address],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Free until an encoder has loaded the model, then in short steps up to the point (stop_when)
+    wait_for_worker(cluster, driver, lambda title: title == "ray::FrameEncoder" or
+                    (title.startswith("ray::FrameEncoder.") and "__init__" not in title))
     frames, _, _ = stop_when(driver, backend, KILL_POINTS["after the first batch"], signal.SIGKILL)
     assert frames > 0  # killed with frames stored: a video half-registered would be skipped by the re-run below
     forget_cached_client(backend.db)  # the re-run writes from another process: read its index afresh
@@ -182,18 +217,12 @@ def test_a_path_after_ray_is_refused_as_an_address_not_guessed(run_cli, tmp_path
 
 def test_a_node_killed_mid_run_loses_and_duplicates_no_frame(cluster, tmp_path, run_cli):
     """Last in the module: the shared cluster's second node dies (it is not started again)."""
-    from processes import command_of, session_members
-
     backend = Backend("embedded", db=str(tmp_path / "db"))
     driver = subprocess.Popen([sys.executable, "-m", "scenegrep.cli", "index", str(SAMPLE_VIDEOS), "--model",
                                str(MINI_CLIP), "--every", KILL_EVERY, "--batch-size", "1", *backend.args,
                                "--ray", cluster.address, "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while not any("FrameEncoder.encode" in command_of(pid) for pid in session_members(cluster.nodes[1].pid)):
-        assert driver.poll() is None, driver.stderr.read()
-        assert time.monotonic() < deadline, "the second node never encoded"
-        time.sleep(0.05)
+    wait_for_worker(cluster, driver, lambda title: "FrameEncoder.encode" in title, nodes=[1])
     cluster.kill_node(1)
     out, err = driver.communicate(timeout=RUN_TIMEOUT)
     if driver.returncode != 0:  # the run may give up on a video: then it says why, and a re-run finishes
@@ -208,6 +237,22 @@ def test_a_node_killed_mid_run_loses_and_duplicates_no_frame(cluster, tmp_path, 
     ids = store.frames.get(include=[])["ids"]
     assert len(ids) == len(set(ids)) == sum(v.frames for v in store.indexed_videos())
     assert sorted(ids) == expected_frame_ids(float(KILL_EVERY))  # a single pass's frames, none lost
+
+
+def wait_for_worker(cluster, driver: subprocess.Popen, wanted, nodes: list[int] | None = None) -> None:
+    """Until a process of the cluster's nodes (all alive, or those listed) has a title
+    (Ray's `ray::Class.method`) that `wanted` accepts, while `driver` runs."""
+    from processes import command_of, session_members
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        for i in nodes if nodes is not None else range(len(cluster.nodes)):
+            if cluster.nodes[i].poll() is None and any(wanted(command_of(pid).strip())
+                                                       for pid in session_members(cluster.nodes[i].pid)):
+                return
+        assert driver.poll() is None, driver.stderr.read()
+        assert time.monotonic() < deadline, "no worker of the cluster got there"
+        time.sleep(0.05)
 
 
 def forget_cached_client(db: str) -> None:
@@ -225,3 +270,31 @@ def expected_frame_ids(every: float) -> list[str]:
 
     videos, _ = find_videos([str(SAMPLE_VIDEOS)])
     return sorted(frame_id(video, frame.t) for video in videos for frame in sample_video(video, every))
+
+
+def test_cuts_beside_ray_segment_boundaries_are_recorded_as_in_one_pass(monkeypatch):
+    """Ray's decoding tasks, run here as plain functions, over second-long segments of episode_04
+    (x264 put keyframes on its cuts): the driver's recorder finds every cut a single pass does."""
+    from test_recorded_cuts import EPISODE_04, single_pass
+
+    from scenegrep.pipeline import segments
+    from scenegrep.pipeline.cuts import CutRecorder
+    from scenegrep.pipeline.decoders import PyAVDecoder
+    from scenegrep.pipeline.ray_index import record_segment
+    from scenegrep.pipeline.ray_tasks import decode_segment
+
+    monkeypatch.setattr(segments, "MIN_SEGMENT_SECONDS", 0.5)
+    monkeypatch.setattr(segments, "MAX_SEGMENT_SECONDS", 1.0)
+    times, cuts = single_pass(EPISODE_04)
+    decoder = PyAVDecoder(str(EPISODE_04))
+    keyframes, duration = decoder.keyframes(), decoder.info().duration
+    decoder.close()
+    planned, recording = segments.plan_recording(keyframes, 2.0, duration, 2, True)
+    assert recording and sum(any(abs(s.start_t - cut) < 1e-3 for cut in cuts) for s in planned) == 3
+    rule, recorder, kept_times = segments.GridRule(2.0), CutRecorder(2.0), []
+    for segment in planned:
+        decoded = decode_segment(str(EPISODE_04), segment.start_pts, segment.end_pts, 2.0, None, signals=True)
+        kept = [rule.keeps(t) for t in decoded.times]
+        kept_times += [t for t, keep in zip(decoded.times, kept) if keep]
+        record_segment(recorder, decoded.times, kept, decoded.signals)
+    assert kept_times == times and recorder.finish() == cuts and len(cuts) == 4
