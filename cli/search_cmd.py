@@ -73,6 +73,7 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
       scenegrep search "chase" --per-episode 1 --json
       scenegrep search "chase" --chroma-url http://archive-host:8000
     """
+    from scenegrep.pipeline.blas_threads import search_on_one_blas_thread
     from scenegrep.pipeline.clips import ClipRules
     from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
     from scenegrep.pipeline.index_access import open_index
@@ -92,6 +93,7 @@ def search(text, images, not_texts, not_images, k, episodes, start, end, min_sco
     rules = ClipRules(gap=gap, pad=pad, min_score=min_score, within=within, per_episode=per_episode, snap=snap,
                       **({"duplicate_similarity": None} if keep_duplicates else {}))
     place = index_location(db, chroma_url)
+    search_on_one_blas_thread()
     with open_index(place) as opened:
         encoder = ClipEncoder(opened.model_to_load(model, DEFAULT_MODEL), device=device, precision=precision)
         store = opened.for_reading(encoder.info)

@@ -58,8 +58,10 @@ class Engine:
     as `scenegrep search` would."""
 
     def __init__(self, location: Location, model: str | None = None, device: str = "auto", precision: str = "auto"):
+        from scenegrep.pipeline.blas_threads import search_on_one_blas_thread
         from scenegrep.pipeline.encode import DEFAULT_MODEL, ClipEncoder
 
+        search_on_one_blas_thread()
         self.location = location
         self._stack = contextlib.ExitStack()
         opened = self._stack.enter_context(open_index(location))
