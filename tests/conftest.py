@@ -210,6 +210,20 @@ def shared_indexes(tmp_path_factory, tiny_model, request):
     return get
 
 
+CLEAN_RUN_EVERY = "0.5"
+"""The interval of `clean_run`: ~148 frames over the three sample videos, enough to stop an index mid-way."""
+
+
+@pytest.fixture(scope="session")
+def clean_run(tmp_path_factory, tiny_model) -> list[str]:
+    """The frame ids of the sample videos indexed at CLEAN_RUN_EVERY without interruption, in
+    one process (--workers 1): what an interrupted and resumed run, with or without worker
+    processes, must end with (embedded; ids do not depend on the backend)."""
+    backend = Backend("embedded", db=str(tmp_path_factory.mktemp("clean") / "db"))
+    index_once(SAMPLE_VIDEOS, "--model", tiny_model, "--every", CLEAN_RUN_EVERY, "--workers", "1", *backend.args)
+    return backend.frame_ids()
+
+
 @pytest.fixture(scope="session")
 def shared_index(shared_indexes) -> Path:
     """The shared sample index's embedded folder."""

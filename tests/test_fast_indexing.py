@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -31,16 +32,24 @@ def build_index(db, model, precision="fp32", workers=1):
     return encoder, store, results
 
 
-def test_unchanged_videos_do_not_load_the_model(tmp_path, tiny_model):
-    first, _, results = build_index(tmp_path / "db", tiny_model)
+@pytest.fixture(scope="module")
+def serial_index(tmp_path_factory, tiny_model):
+    """The sample videos indexed with the tiny model, decoding one at a time: (folder, encoder, store, results)."""
+    db = tmp_path_factory.mktemp("serial") / "db"
+    return db, *build_index(db, tiny_model, workers=1)
+
+
+def test_unchanged_videos_do_not_load_the_model(serial_index, tmp_path, tiny_model):
+    built, first, _, results = serial_index
     assert first.loaded and [r.status for r in results] == ["indexed"] * 3
+    shutil.copytree(built, tmp_path / "db")  # a private copy: indexing again must not touch the shared one
     again, _, results = build_index(tmp_path / "db", tiny_model)
     assert [r.status for r in results] == ["unchanged"] * 3
     assert not again.loaded
 
 
-def test_parallel_decoding_yields_results_in_input_order_with_the_same_frames(tmp_path, tiny_model):
-    _, one, serial = build_index(tmp_path / "one", tiny_model, workers=1)
+def test_parallel_decoding_yields_results_in_input_order_with_the_same_frames(serial_index, tmp_path, tiny_model):
+    _, _, one, serial = serial_index
     _, three, parallel = build_index(tmp_path / "three", tiny_model, workers=3)
     assert [r.video.episode for r in parallel] == [r.video.episode for r in serial] == ["episode_01", "episode_02", "episode_03"]
     assert [r.frames for r in parallel] == [r.frames for r in serial]

@@ -316,13 +316,28 @@ def test_a_cache_file_that_is_not_exactly_its_video_is_never_used(damage, archiv
     assert np.allclose(vectors, truth[chosen[0].video_id][1])
 
 
-@pytest.fixture
-def many_videos(tmp_path):
-    """40 registered videos of 60 random frames (one every 2 s), their cached copies gone, and the truth by episode."""
-    where, model, writer, truth, rng = _synthetic_archive(tmp_path, 40, 60, seed=11)
+@pytest.fixture(scope="module")
+def many_videos_built(tmp_path_factory):
+    """The archive `many_videos` copies, built once: (folder, model, truth by episode, rng state after building)."""
+    built = tmp_path_factory.mktemp("many_videos")
+    where, model, writer, truth, rng = _synthetic_archive(built, 40, 60, seed=11)
     shutil.rmtree(writer.cache.folder)  # the first window search fills the copies from Chroma
     by_episode = {video.episode: vectors for video, vectors in truth.values()}
-    return _reopened(where, model), writer, by_episode, rng
+    return where.db, model, by_episode, rng.bit_generator.state
+
+
+@pytest.fixture
+def many_videos(many_videos_built, tmp_path):
+    """40 registered videos of 60 random frames (one every 2 s), their cached copies gone, and the truth by
+    episode: a private copy of one archive (writing 2400 frames to Chroma takes seconds; copying it, none)."""
+    built, model, by_episode, rng_state = many_videos_built
+    where = Location(db=str(tmp_path / "db"))
+    shutil.copytree(built, where.db)
+    with open_index(where, write=True) as opened:
+        writer = opened.for_writing(model, 2.0)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = rng_state  # each test draws the same queries as from a fresh build
+    return _reopened(where, model), writer, dict(by_episode), rng
 
 
 def brute_force(truth, query, n, episodes, start, end):

@@ -11,13 +11,27 @@ import sys
 import pytest
 
 
+@pytest.fixture(scope="module")
+def first_searches() -> dict:
+    """Per backend: (the clips, the saved results file) of the one search `searched` runs there."""
+    return {}
+
+
 @pytest.fixture
-def searched(shared_on, run_cli):
+def searched(shared_on, run_cli, first_searches):
     """Search the shared index (embedded, then on a server); returns (its --db or --chroma-url
-    arguments, the clips of that search)."""
-    result = run_cli("search", "a shape", *shared_on.args, "--json", "-k", "3", "--keep-duplicates", "--gap", "0")
-    assert result.exit_code == 0, result.stderr
-    return shared_on.args, json.loads(result.stdout)
+    arguments, the clips of that search). The search runs once per backend; each later test
+    gets the results file back as that search wrote it (another test may have edited it, or
+    another module searched since)."""
+    if shared_on.name not in first_searches:
+        result = run_cli("search", "a shape", *shared_on.args, "--json", "-k", "3", "--keep-duplicates", "--gap", "0")
+        assert result.exit_code == 0, result.stderr
+        with open(saved_results(shared_on.args), "rb") as handle:
+            first_searches[shared_on.name] = (result.stdout, handle.read())
+    clips, saved = first_searches[shared_on.name]
+    with open(saved_results(shared_on.args), "wb") as handle:
+        handle.write(saved)
+    return shared_on.args, json.loads(clips)
 
 
 @pytest.mark.parametrize("player, expected", [

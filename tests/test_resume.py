@@ -8,9 +8,9 @@ import signal
 import time
 
 import pytest
-from conftest import make_backend
+from conftest import CLEAN_RUN_EVERY, make_backend
 
-EVERY = "0.5"
+EVERY = CLEAN_RUN_EVERY
 """~148 frames over the three sample videos: long enough to stop mid-way. The
 overlapped indexer stores the first video's ~50 frames in about two seconds here."""
 POLL_TIMEOUT = 300.0
@@ -126,20 +126,6 @@ def stop_when(process, backend, condition, sig) -> tuple[int, int, int]:
     process.send_signal(signal.SIGCONT)  # a paused process acts on SIGINT once it runs again
     process.wait(timeout=120)
     return state
-
-
-@pytest.fixture(scope="module")
-def clean_run(tmp_path_factory, tiny_model):
-    """The index a run without interruption builds (embedded; ids do not depend on the backend)."""
-    from click.testing import CliRunner
-
-    from conftest import SAMPLE_VIDEOS, Backend
-    from scenegrep.cli.main import cli
-
-    backend = Backend("embedded", db=str(tmp_path_factory.mktemp("clean") / "db"))
-    result = CliRunner().invoke(cli, ["index", str(SAMPLE_VIDEOS), "--model", tiny_model, "--every", EVERY, *backend.args])
-    assert result.exit_code == 0, result.stderr
-    return backend.frame_ids()
 
 
 @pytest.mark.parametrize("backend_kind, point", [

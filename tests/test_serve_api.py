@@ -30,6 +30,11 @@ def tiny(shared_index):
     return shared_index, client(shared_index)
 
 
+PLAYER_START_S = 60.0
+"""How long the started player (a shell script) may take to write its arguments: a spawn on a
+loaded CI machine can take seconds, and waiting long costs nothing when it is quick."""
+
+
 def cli_json(run_cli, *args):
     result = run_cli(*args, "--json")
     assert result.exit_code == 0, result.stderr
@@ -204,9 +209,9 @@ def test_open_starts_the_desktop_player_without_a_shell(tiny, tmp_path, monkeypa
     answer = api.post("/api/open", json={"video_id": video["video_id"], "start": 4, "end": 6.5})
     assert answer.status_code == 200, answer.text
     assert answer.json()["player"] == "mpv"
-    for _ in range(100):
-        if record.exists() and record.read_text():
-            break
+    deadline = time.monotonic() + PLAYER_START_S
+    while not (record.exists() and record.read_text().count("\n") >= 4):  # all four arguments written
+        assert time.monotonic() < deadline, f"the player was not started, or wrote {record.exists() and record.read_text()!r}"
         time.sleep(0.05)
     assert record.read_text().splitlines() == ["--start=4.000", "--end=6.500", "--", video["path"]]
 
@@ -252,23 +257,21 @@ def test_a_refined_search_reuses_its_terms_embeddings(shared_index, monkeypatch)
     assert again["clips"] == first["clips"]
 
 
-def test_videos_indexed_while_serving_are_found(tmp_path, tiny_model, run_subprocess, monkeypatch):
+def test_videos_indexed_while_serving_are_found(tmp_path, tiny_model, run_cli, run_subprocess, monkeypatch):
     # Another process writes to the folder (as `scenegrep index` does): the server must see it,
     # not keep the vector index it loaded (which then looked damaged: 12 of 25 frames).
     from scenegrep.serve import engine
 
     monkeypatch.setattr(engine, "REOPEN_AFTER_S", 0.0)
     db = tmp_path / "db"
-
-    def index(video):
-        process = run_subprocess("index", SAMPLE_VIDEOS / video, "--model", tiny_model, "--db", db)
-        assert process.wait(timeout=300) == 0, process.stderr.read()
-
-    index("episode_01.mp4")
+    first = run_cli("index", SAMPLE_VIDEOS / "episode_01.mp4", "--model", tiny_model, "--db", db)  # before serving
+    assert first.exit_code == 0, first.stderr
     api = client(db)
     form = {"text": "a shape", "k": "50", "keep_duplicates": "true"}
     assert {c["episode"] for c in api.post("/api/search", data=form).json()["clips"]} == {"episode_01"}
-    index("episode_02.mp4")
+    process = run_subprocess("index", SAMPLE_VIDEOS / "episode_02.mp4", "--model", tiny_model, "--db", db)
+    _, err = process.communicate(timeout=300)  # read as it runs: a full stderr pipe would block it
+    assert process.returncode == 0, err
     answer = api.post("/api/search", data=form)
     assert answer.status_code == 200, answer.text
     assert {c["episode"] for c in answer.json()["clips"]} == {"episode_01", "episode_02"}
@@ -288,6 +291,7 @@ def test_other_readers_do_not_make_the_server_reopen_the_index(shared_index, run
     api = client(shared_index)
     assert api.post("/api/search", data={"text": "a shape"}).status_code == 200
     searching = run_subprocess("search", "a shape", "--db", shared_index)
-    assert searching.wait(timeout=300) == 0, searching.stderr.read()
+    _, err = searching.communicate(timeout=300)
+    assert searching.returncode == 0, err
     assert api.post("/api/search", data={"text": "a shape"}).status_code == 200
     assert reopened == []

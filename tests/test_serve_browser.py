@@ -56,17 +56,18 @@ def server(tmp_path_factory):
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
-    for _ in range(200):
-        if running.started:
-            break
+    deadline = time.monotonic() + WAIT_S
+    while not running.started:  # was 10 s then on regardless, to fail later as "status never loaded"
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     running.should_exit = True
     thread.join(timeout=10)
 
 
-@pytest.fixture
-def browser(server, tmp_path):
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """One headless chromium for the module (starting one takes seconds); `browser` gives each test a fresh page."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -76,15 +77,22 @@ def browser(server, tmp_path):
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--autoplay-policy=no-user-gesture-required", "--window-size=1400,900", "--mute-audio"):
         options.add_argument(argument)
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
+    downloads = tmp_path_factory.mktemp("downloads")
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
     chrome = webdriver.Chrome(service=Service(driver), options=options)
     chrome.downloads = downloads
-    chrome.get(server)
     yield chrome
     chrome.quit()
+
+
+@pytest.fixture
+def browser(chromium, server):
+    """The page freshly loaded (nothing of an earlier test's script state left), and no earlier downloads."""
+    for path in chromium.downloads.iterdir():
+        path.unlink()
+    chromium.get(server)
+    return chromium
 
 
 def wait(browser, condition, what: str, timeout: float = WAIT_S):

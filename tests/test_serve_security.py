@@ -20,6 +20,10 @@ from serve_helpers import client
 
 TOKEN = "s3cret-token-for-tests"
 
+SERVER_START_S = 60.0
+"""How long `scenegrep serve` may take to answer after printing its URL: a hundred tries
+(about 10 s) could run out on a loaded CI machine; a deadline costs nothing when it is quick."""
+
 
 @pytest.fixture(scope="module")
 def api(shared_index):
@@ -68,18 +72,20 @@ def test_binding_beyond_loopback_prints_a_url_with_a_new_token(shared_index):
         token = url.split("?token=")[1]
         assert len(token) >= 24
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        deadline = time.monotonic() + SERVER_START_S  # the URL is printed just before uvicorn binds the port
+        while True:
             try:
                 urllib.request.urlopen(f"{base}/api/info", timeout=2)
+                pytest.fail("the server answered a request without its token")
             except urllib.error.HTTPError as exc:
                 assert exc.code == 401
                 break
             except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("the server did not answer")
                 time.sleep(0.1)
-        else:
-            pytest.fail("the server did not answer")
         request = urllib.request.Request(f"{base}/api/info", headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=5) as answer:
+        with urllib.request.urlopen(request, timeout=30) as answer:
             assert answer.status == 200
     finally:
         server.send_signal(signal.SIGINT)
