@@ -206,7 +206,7 @@ def _cluster_json(cluster) -> dict:
         "encoders": cluster.encoders, "resubmitted": cluster.retried, "segments": cluster.segments,
         "in_flight_limit": cluster.in_flight_limit, "peak_in_flight": cluster.peak_in_flight,
         "workers": [{"kind": t.worker.kind, "node": t.worker.node, "pid": t.worker.pid, "nice": t.worker.nice,
-                     "segments": t.segments,
+                     "threads": t.worker.threads, "segments": t.segments,
                      "frames": t.frames, "video_seconds": round(t.video_seconds, 3),
                      "busy_seconds": round(t.busy_seconds, 3)} for t in cluster.workers.values()],
     }

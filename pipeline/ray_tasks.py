@@ -39,16 +39,17 @@ class Worker:
     pid: int
     kind: str  # "decode" or "encode"
     nice: int = 0  # the process's niceness while it worked
+    threads: int = 1  # torch's threads in an encoding worker (decoding workers run FFmpeg's own)
 
     @classmethod
-    def here(cls, kind: str) -> "Worker":
+    def here(cls, kind: str, threads: int = 1) -> "Worker":
         try:
             import ray
 
             node = ray.util.get_node_ip_address()
         except Exception:  # outside Ray (a library user calling these directly)
             node = socket.gethostname()
-        return cls(node, os.getpid(), kind, niceness() or 0)
+        return cls(node, os.getpid(), kind, niceness() or 0, threads)
 
 
 def niceness() -> int | None:
@@ -239,9 +240,17 @@ class FrameEncoder:
                  niceness: int | None = None):
         from .encode import ClipEncoder
 
+        import torch
+
+        from .workers import usable_cores
+
         take_niceness(niceness)
+        # Ray sets OMP_NUM_THREADS to the CPUs an actor reserves (ENCODER_CPUS: 1), so torch
+        # would encode on one thread; `scenegrep index` encodes on every core with decoding
+        # beside it, and so does this actor (bench/ray_overhead.py: encoder busy 33.5 -> 24.3 s).
+        torch.set_num_threads(usable_cores())
         self.encoder = ClipEncoder(model, device=device, batch_size=batch_size, precision=precision).load()
-        self.worker = Worker.here("encode")
+        self.worker = Worker.here("encode", torch.get_num_threads())
 
     def describe(self) -> tuple[Worker, str, str]:
         """(who, device, precision): asked once, so a model that does not load fails before any work."""

@@ -49,8 +49,13 @@ STOP_SECONDS = 2.0
 def default_workers() -> int:
     """Worker processes for this machine: one per core, as measured in bench/RESULTS.md;
     1 (decode in the indexing process, no worker processes) below MIN_CORES_FOR_WORKERS."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     return cores if cores >= MIN_CORES_FOR_WORKERS else 1
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 MIN_CORES_FOR_WORKERS = 4

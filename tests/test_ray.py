@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from conftest import SAMPLE_VIDEOS, Backend, make_backend
 
+from scenegrep.pipeline.workers import usable_cores
+
 if not os.environ.get("CI"):  # CI installs Ray (.ci/run, as README says): there a missing Ray fails the tests
     pytest.importorskip("ray", reason="the Ray tests need `pip install -e '.[dev,ray]'` (README)")
 
@@ -133,6 +135,8 @@ def test_a_ray_run_builds_the_same_index_as_one_machine(kind, cluster, reference
     assert report["counts"]["indexed"] == 3 and report["ray"]["nodes"] == 2
     kinds = {worker["kind"] for worker in report["ray"]["workers"]}
     assert kinds == {"decode", "encode"}  # per-worker throughput for the summary
+    # encoders use every core, as `scenegrep index` does, not the one thread Ray's OMP_NUM_THREADS gives an actor
+    assert {worker["threads"] for worker in report["ray"]["workers"] if worker["kind"] == "encode"} == {usable_cores()}
     if os.geteuid() == 0:  # workers leave Ray's niceness 15 for the driver's where the OS lets them (README)
         assert {worker["nice"] for worker in report["ray"]["workers"]} == {os.getpriority(os.PRIO_PROCESS, 0)}
     flow = report["ray"]  # back-pressure: never more segments out than the limit, which held some back
