@@ -157,7 +157,9 @@ def test_a_ray_run_builds_the_same_index_as_one_machine(kind, cluster, reference
     assert counts["unchanged"] == 3 and counts["copied"] == 1
 
 
-def test_a_killed_driver_leaves_nothing_half_registered_and_a_rerun_finishes(cluster, reference, tmp_path, run_cli):
+@pytest.mark.parametrize("stop", ["killed", "Ctrl-C"])
+def test_a_stopped_driver_leaves_nothing_half_registered_and_a_rerun_finishes(stop, cluster, reference, tmp_path,
+                                                                              run_cli):
     from test_resume import KILL_POINTS, stop_when
 
     backend = Backend("embedded", db=str(tmp_path / "db"))
@@ -167,8 +169,16 @@ def test_a_killed_driver_leaves_nothing_half_registered_and_a_rerun_finishes(clu
     # Free until an encoder has loaded the model, then in short steps up to the point (stop_when)
     wait_for_worker(cluster, driver, lambda title: title == "ray::FrameEncoder" or
                     (title.startswith("ray::FrameEncoder.") and "__init__" not in title))
-    frames, _, _ = stop_when(driver, backend, KILL_POINTS["after the first batch"], signal.SIGKILL)
-    assert frames > 0  # killed with frames stored: a video half-registered would be skipped by the re-run below
+    frames, _, _ = stop_when(driver, backend, KILL_POINTS["after the first batch"],
+                             signal.SIGKILL if stop == "killed" else signal.SIGINT)
+    assert frames > 0  # stopped with frames stored: a video half-registered would be skipped by the re-run below
+    if stop == "Ctrl-C":  # the driver stops at once, says how to resume and deletes the unregistered frames itself
+        err = driver.stderr.read()
+        assert driver.returncode == 130, err
+        assert "run the same `scenegrep index` command again to resume" in err
+        forget_cached_client(backend.db)
+        store = backend.store()
+        assert len(store.frames.get(include=[])["ids"]) == sum(entry.frames for entry in store.indexed_videos())
     forget_cached_client(backend.db)  # the re-run writes from another process: read its index afresh
     report = index_json(ray_index(SAMPLE_VIDEOS, "--model", MINI_CLIP, *backend.args, "--ray", cluster.address,
                                   "--json"))
