@@ -39,7 +39,8 @@ this was not written by scenegrep: a damaged segment file (a cut-short HNSW
 
 def all_unit_length(vectors: np.ndarray) -> bool:
     """Whether every row is finite and of unit length (within UNIT_LENGTH_TOLERANCE)."""
-    norms = np.linalg.norm(vectors, axis=1) if len(vectors) else np.ones(0)
+    with np.errstate(over="ignore", invalid="ignore"):  # damaged rows (huge or NaN) answer False, not a warning
+        norms = np.linalg.norm(vectors, axis=1) if len(vectors) else np.ones(0)
     return bool(np.all(np.abs(norms - 1.0) <= UNIT_LENGTH_TOLERANCE))
 
 

@@ -130,3 +130,19 @@ def test_a_database_file_being_created_by_a_running_index_is_not_called_damaged(
         result = run_cli("search", "red", "--db", db)
     assert result.exit_code == 1 and "being created" in result.stderr and "damaged" not in result.stderr
     assert "damaged" in run_cli("search", "red", "--db", db).stderr  # nobody writing: it is damage
+
+
+def test_garbage_vectors_read_back_are_not_unit_length_and_print_no_numpy_warning():
+    """What a cut-short segment hands back (huge or NaN values) is damage: one clear error
+    later, never a stray RuntimeWarning from numpy on the way."""
+    import warnings
+
+    import numpy as np
+
+    from scenegrep.pipeline.encode import all_unit_length
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not all_unit_length(np.array([[3e38, 3e38], [0.6, 0.8]], np.float32))
+        assert not all_unit_length(np.array([[np.nan, 1.0]], np.float32))
+        assert all_unit_length(np.array([[0.6, 0.8]], np.float32))
