@@ -133,17 +133,16 @@ def frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix:
     """The matrix of the registered `entries` of `store` (a FrameStore), built
     or brought up to date with the registry when it changed since.
     Raises DamagedIndexError when a video must be fetched and Chroma cannot read it."""
-    key = (store.where, store.info.collection)
-    identities = [_identity(entry) for entry in entries]
-    held = _HELD.get(key)
-    if held is not None and held.identities() == identities:
+    key, identities = _index_of(store), [_identity(entry) for entry in entries]
+    held = _current(key, identities)
+    if held is not None:
         return held
     with _BUILDING:  # one build at a time: two would hold the archive twice
-        held = _HELD.get(key)
-        if held is not None and held.identities() == identities:
+        held = _current(key, identities)
+        if held is not None:
             return held
-        _HELD.pop(key, None)  # the old one is freed while the new one is built, where nothing else holds it
-        built = _build(store, list(entries), held)
+        previous = _HELD.pop(key, None)  # freed while the new one is built, where nothing else holds it
+        built = _build(store, list(entries), previous)
         _HELD[key] = built
         return built
 
@@ -154,13 +153,10 @@ def ready_frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix | No
     (`store.many_searches`) it starts being built in the background. A search
     meanwhile goes another way: Chroma's `where` answers in ~0.3 s at a million
     frames, where waiting for the build took 12-21 s."""
-    key = (store.where, store.info.collection)
-    identities = [_identity(entry) for entry in entries]
-    held = _HELD.get(key)
-    if held is not None and held.identities() == identities:
+    key, identities = _index_of(store), [_identity(entry) for entry in entries]
+    held = _current(key, identities)
+    if held is not None or not store.many_searches:
         return held
-    if not store.many_searches:
-        return None
     with _STARTING:
         builder = _BUILDERS.get(key)
         if (builder is None or not builder.is_alive()) and _FAILED.get(key) != (id(store), identities):
@@ -182,7 +178,18 @@ def _build_in_background(store, entries: list[VideoEntry], identities: list[tupl
         frame_matrix(store, entries)
     except Exception:  # a damaged video, a store closed by a reopening: searches keep to the other ways,
         # and report damage on their own reads; this store is not tried again for this registry
-        _FAILED[(store.where, store.info.collection)] = (id(store), identities)
+        _FAILED[_index_of(store)] = (id(store), identities)
+
+
+def _index_of(store) -> tuple[str, str]:
+    """What names one index in this process: where it is, and its collection."""
+    return store.where, store.info.collection
+
+
+def _current(key: tuple[str, str], identities: list[tuple]) -> FrameMatrix | None:
+    """The held matrix of index `key` when it holds exactly the videos named by `identities`."""
+    held = _HELD.get(key)
+    return held if held is not None and held.identities() == identities else None
 
 
 def local_copies(store, entries: Sequence[VideoEntry], files: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -190,10 +197,10 @@ def local_copies(store, entries: Sequence[VideoEntry], files: bool = True) -> di
     holds (the matrix, or a recently read video) or, with `files`, finds in the
     vector cache: never asking Chroma. Only whole, unchanged videos: a held copy
     is named by the video's id, content hash and frame count."""
-    matrix = _HELD.get((store.where, store.info.collection))
+    matrix = _HELD.get(_index_of(store))
     found = {}
     for entry in entries:
-        key = (store.where, store.info.collection, *_identity(entry))
+        key = (*_index_of(store), *_identity(entry))
         local = matrix.video(entry) if matrix is not None else None
         if local is None:
             local = _RECENT.get(key)
@@ -213,7 +220,7 @@ def remember(store, entry: VideoEntry, times: np.ndarray, vectors: np.ndarray) -
     in a process that searches many times (`store.many_searches`)."""
     if not store.many_searches or len(times) != entry.frames or entry.frames > RECENT_MAX_FRAMES:
         return
-    _RECENT[(store.where, store.info.collection, *_identity(entry))] = (times, vectors)
+    _RECENT[(*_index_of(store), *_identity(entry))] = (times, vectors)
     while sum(len(times) for times, _ in _RECENT.values()) > RECENT_MAX_FRAMES:
         _RECENT.popitem(last=False)
 
