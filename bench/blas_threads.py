@@ -77,7 +77,7 @@ def main() -> None:
         sys.exit(f"no index at {db}: run `python bench/serve_latency.py --frames {args.frames} --queries 1` first")
     engine = Engine(Location(db=db), os.path.join(args.work, "vit-b32-clip-tokenizer"))
     engine.warm_up()
-    for i, words in enumerate(WORDS):  # load the HNSW index, keep the refined row's text
+    for words in WORDS:  # load the HNSW index, keep the refined row's text
         engine.search(Query.parse([f"warm {words}"]), {}, 10, Filters(), ClipRules())
 
     results = {"as the machine is": (measure(engine, args.searches, blas[1], "idle"), os.getloadavg()[0])}

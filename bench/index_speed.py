@@ -127,9 +127,8 @@ def peak_rss_mb() -> float:
 def run_naive(path: str, model: str, every: float, db: str) -> dict:
     """A typical script: OpenCV seek per sample, CLIPProcessor (PIL), fp32, stages one after another per batch."""
     import chromadb
-    import cv2
+    import cv2  # noqa: F401  (loaded before the timer, as the script loads it; naive_batches uses it)
     import torch
-    from PIL import Image
     from transformers import CLIPModel, CLIPProcessor
 
     clip = CLIPModel.from_pretrained(model).eval()
@@ -137,23 +136,14 @@ def run_naive(path: str, model: str, every: float, db: str) -> dict:
     collection = chromadb.PersistentClient(db).get_or_create_collection("frames", metadata={"hnsw:space": "cosine"})
     stages = {"decode": 0.0, "preprocess": 0.0, "encode": 0.0, "store": 0.0}
     start = time.perf_counter()
-    capture = cv2.VideoCapture(path)
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    duration = capture.get(cv2.CAP_PROP_FRAME_COUNT) / fps
-    times = [i * every for i in range(int(duration // every) + 1)]
     frames = 0
-    for first in range(0, len(times), NAIVE_BATCH):
+    batches = naive_batches(path, every)
+    while True:
         t0 = time.perf_counter()
-        images, kept = [], []
-        for t in times[first : first + NAIVE_BATCH]:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, round(t * fps))
-            ok, bgr = capture.read()
-            if ok:
-                images.append(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-                kept.append(t)
+        images, kept = next(batches, ([], []))
         t1 = time.perf_counter()
         if not images:
-            continue
+            break
         inputs = processor(images=images, return_tensors="pt")
         t2 = time.perf_counter()
         with torch.no_grad():
@@ -167,8 +157,32 @@ def run_naive(path: str, model: str, every: float, db: str) -> dict:
         for stage, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stages[stage] += seconds
         frames += len(kept)
-    capture.release()
     return {"wall": time.perf_counter() - start, "frames": frames, "stages": stages, "rss": peak_rss_mb()}
+
+
+def naive_batches(path: str, every: float):
+    """The typical script's samples of `path`: an OpenCV seek to each time on the
+    `every` grid, as PIL images, NAIVE_BATCH at a time: (images, times) per batch
+    that decoded any."""
+    import cv2
+    from PIL import Image
+
+    capture = cv2.VideoCapture(path)
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        times = [i * every for i in range(int(capture.get(cv2.CAP_PROP_FRAME_COUNT) / fps // every) + 1)]
+        for first in range(0, len(times), NAIVE_BATCH):
+            images, kept = [], []
+            for t in times[first : first + NAIVE_BATCH]:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, round(t * fps))
+                ok, bgr = capture.read()
+                if ok:
+                    images.append(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+                    kept.append(t)
+            if images:
+                yield images, kept
+    finally:
+        capture.release()
 
 
 def run_scenegrep(path: str, model: str, every: float, db: str, precision: str, record_cuts: bool = True,
@@ -243,9 +257,7 @@ def run_encode(path: str, model: str, every: float, db: str, precision: str) -> 
 def run_naive_all(paths: list[str], model: str, every: float, db: str, device: str = "cpu") -> dict:
     """The typical script over several videos, model loading included (timed from outside as a whole process)."""
     import chromadb
-    import cv2
     import torch
-    from PIL import Image
     from transformers import CLIPModel, CLIPProcessor
 
     clip = CLIPModel.from_pretrained(model).to(device).eval()
@@ -253,19 +265,7 @@ def run_naive_all(paths: list[str], model: str, every: float, db: str, device: s
     collection = chromadb.PersistentClient(db).get_or_create_collection("frames", metadata={"hnsw:space": "cosine"})
     frames = 0
     for path in paths:
-        capture = cv2.VideoCapture(path)
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        times = [i * every for i in range(int(capture.get(cv2.CAP_PROP_FRAME_COUNT) / fps // every) + 1)]
-        for first in range(0, len(times), NAIVE_BATCH):
-            images, kept = [], []
-            for t in times[first : first + NAIVE_BATCH]:
-                capture.set(cv2.CAP_PROP_POS_FRAMES, round(t * fps))
-                ok, bgr = capture.read()
-                if ok:
-                    images.append(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-                    kept.append(t)
-            if not images:
-                continue
+        for images, kept in naive_batches(path, every):
             with torch.no_grad():
                 inputs = processor(images=images, return_tensors="pt")["pixel_values"].to(device)
                 features = clip.get_image_features(pixel_values=inputs)
@@ -274,7 +274,6 @@ def run_naive_all(paths: list[str], model: str, every: float, db: str, device: s
             collection.add(ids=[f"{path}:{t}" for t in kept], embeddings=features,
                            metadatas=[{"path": path, "t": t} for t in kept])
             frames += len(kept)
-        capture.release()
     return {"wall": 0.0, "frames": frames, "rss": peak_rss_mb()}
 
 
