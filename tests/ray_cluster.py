@@ -51,12 +51,22 @@ STOP_SECONDS = 20.0
 before its whole session is killed."""
 
 
+RAY_DEFAULT_PORTS = frozenset({6379, 8265, 10001, 52365, *range(10002, 20000)})
+"""Ports a `ray start` takes by default (GCS, dashboard, client server, dashboard agent,
+workers). Ray refuses to start when a port given to it is one of them, and the kernel's
+ephemeral range holds 52365: a CI run once drew it for the client server."""
+
+
 def free_port() -> int:
+    """A free loopback port none of Ray's own defaults will claim."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in RAY_DEFAULT_PORTS:
+            return port
 
 
 def ray_executable() -> str:
@@ -83,8 +93,10 @@ class RayCluster:
     def launch(cls, cpus: list[int], temp_dir: str | None = None) -> "RayCluster":
         """Like `start`, but returns once the nodes are launched: `wait` for them to join."""
         temp_dir = temp_dir or tempfile.mkdtemp(prefix="sgray", dir="/tmp")  # Unix sockets: short paths
-        port = free_port()
-        cluster = cls(f"127.0.0.1:{port}", temp_dir, f"ray://127.0.0.1:{free_port()}")
+        port = client_port = free_port()
+        while client_port == port:
+            client_port = free_port()
+        cluster = cls(f"127.0.0.1:{port}", temp_dir, f"ray://127.0.0.1:{client_port}")
         cluster._cpus = list(cpus)
         try:
             cluster.nodes.append(cluster._start_node(0, cpus[0], port))

@@ -312,3 +312,29 @@ def test_cuts_beside_ray_segment_boundaries_are_recorded_as_in_one_pass(monkeypa
         kept_times += [t for t, keep in zip(decoded.times, kept) if keep]
         record_segment(recorder, decoded.times, kept, decoded.signals)
     assert kept_times == times and recorder.finish() == cuts and len(cuts) == 4
+
+
+def test_the_test_cluster_never_hands_ray_a_port_ray_claims_for_itself(monkeypatch):
+    """A CI run drew 52365 (Ray's dashboard agent's default) for the client server, and
+    every node refused to start; the kernel hands such ports out, so free_port skips them."""
+    import socket
+
+    import ray_cluster
+
+    drawn = iter([52365, 6379, 10001, 15000, 41234])
+
+    class FakeSocket:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def bind(self, address):
+            self.port = next(drawn)
+
+        def getsockname(self):
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(socket, "socket", FakeSocket)
+    assert ray_cluster.free_port() == 41234
