@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+from ports import free_port
 
 START_TIMEOUT = 90.0
 """Seconds to wait for the heartbeat: the server starts in ~2 s, but CI machines
@@ -25,12 +26,6 @@ shared by several jobs can be many times slower."""
 
 START_ATTEMPTS = 3
 """Fresh ports tried before giving up (each collision costs one attempt)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def heartbeat(url: str) -> bool:

@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from ports import free_port
 from processes import session_members
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -49,24 +50,6 @@ after its timeout (Ray's 10 s), so a node slowed by a busy machine is not taken 
 STOP_SECONDS = 20.0
 """How long a node's `ray start --block` may take to stop its processes on SIGTERM
 before its whole session is killed."""
-
-
-RAY_DEFAULT_PORTS = frozenset({6379, 8265, 10001, 52365, *range(10002, 20000)})
-"""Ports a `ray start` takes by default (GCS, dashboard, client server, dashboard agent,
-workers). Ray refuses to start when a port given to it is one of them, and the kernel's
-ephemeral range holds 52365: a CI run once drew it for the client server."""
-
-
-def free_port() -> int:
-    """A free loopback port none of Ray's own defaults will claim."""
-    import socket
-
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in RAY_DEFAULT_PORTS:
-            return port
 
 
 def ray_executable() -> str:

@@ -319,7 +319,7 @@ def test_the_test_cluster_never_hands_ray_a_port_ray_claims_for_itself(monkeypat
     every node refused to start; the kernel hands such ports out, so free_port skips them."""
     import socket
 
-    import ray_cluster
+    import ports
 
     drawn = iter([52365, 6379, 10001, 15000, 41234])
 
@@ -337,4 +337,4 @@ def test_the_test_cluster_never_hands_ray_a_port_ray_claims_for_itself(monkeypat
             return ("127.0.0.1", self.port)
 
     monkeypatch.setattr(socket, "socket", FakeSocket)
-    assert ray_cluster.free_port() == 41234
+    assert ports.free_port() == 41234
