@@ -18,6 +18,7 @@ keyframe sampler skips frames, and its videos snap at search time instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -33,6 +34,22 @@ does: a flash that starts at the interval's last frame ends within them."""
 
 CUT_DECIMALS = 6
 """Recorded cut times are rounded to the microsecond, like stored sample times."""
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """What a recorder fed one segment's frames from its sample `start` on
+    (`segment_cuts.record_within`) hands to the recorder of the whole video
+    (`CutRecorder.take_over`): the changes of the intervals it decided, and
+    the samples and frames of those it could not decide without the next segment."""
+
+    first: int  # the segment's candidate at `start`
+    start: float  # the sample its recording starts at
+    samples: tuple[float, ...]  # the samples it kept among the segment's candidates after the first
+    cuts: tuple[float, ...]  # the changes of every interval it decided
+    pending_samples: tuple[float, ...]  # from its first undecided interval on
+    pending_times: tuple[float, ...]  # the frames from that interval's start on
+    pending_signatures: np.ndarray  # theirs, len(pending_times) × h × w × 3
 
 
 class CutRecorder:
@@ -63,6 +80,30 @@ class CutRecorder:
             self._after = sum(frame.t > t + TIME_SLACK for frame in self._frames)
             if self._after >= LOOK_AHEAD_FRAMES:
                 self._close_interval()
+
+    def hand_off(self, first: int, samples: tuple[float, ...]) -> HandOff | None:
+        """This recorder's state for `take_over`, when it was fed a segment's frames from its
+        candidate `first`, the sample samples[0], on: None when it decided no interval."""
+        if not self._samples or self._samples[0] == samples[0]:
+            return None
+        signatures = np.stack([frame.signature for frame in self._frames])
+        return HandOff(first, samples[0], samples, tuple(sorted(self._cuts)), tuple(self._samples),
+                       tuple(frame.t for frame in self._frames), signatures)
+
+    def take_over(self, hand_off: HandOff) -> bool:
+        """Go on from a segment's own recording, once fed its frames up to LOOK_AHEAD_FRAMES
+        after `hand_off.start` and its samples up to that one: every interval before `start`
+        is decided then, and the segment's recorder decided the same ones after it would.
+        False, and nothing changed, when this recorder is not there (nothing to go on from)."""
+        if self._samples != [hand_off.start]:
+            return False
+        self._cuts.update(hand_off.cuts)
+        self._samples = list(hand_off.pending_samples)
+        self._frames = [WindowFrame(t, None, signature)
+                        for t, signature in zip(hand_off.pending_times, hand_off.pending_signatures)]
+        self._after = (sum(frame.t > self._samples[1] + TIME_SLACK for frame in self._frames)
+                       if len(self._samples) >= 2 else 0)
+        return True
 
     def finish(self) -> tuple[float, ...]:
         """Every recorded shot change (seconds, ascending), the last intervals decided with the frames there are."""

@@ -18,9 +18,10 @@ The driver (this process) keeps every decision and every write:
    through the grid sampler's rule (`segments.GridRule`), so exactly a single
    pass's frames are kept, and written by one writer thread, then the video is
    registered once all its frames are stored;
-6. shot changes are recorded as without Ray (`pipeline/cuts.py`): decoding
-   tasks send every frame's shot signature along, and the driver runs one
-   `CutRecorder` per video over its segments in order (a cut on a segment's
+6. shot changes are recorded as without Ray (`pipeline/cuts.py`): each
+   decoding task records the intervals inside its segment and sends only the
+   signatures of its edges (`segment_cuts.record_within`), and the driver runs
+   one `CutRecorder` per video over its segments in order (a cut on a segment's
    first or last frame is found against its neighbour's frames); a video
    decoded whole records its own.
 
@@ -40,7 +41,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -64,7 +65,8 @@ SEGMENTS_IN_FLIGHT_PER_SLOT = 2
 one decoding and one decoded, waiting for its encoder, so no slot idles while
 the driver catches up. A segment holds at most MAX_SEGMENT_SECONDS / every
 resized frames (60 × 0.27 MB at N=2) in the object store: 32 MB per slot; recording shot
-changes adds every decoded frame's signature (7 KB; 25 MB for 120 s at 30 fps)."""
+changes adds the signatures (7 KB each) of a segment's edges, about two intervals of frames
+(every one of a segment with fewer than two samples of its own)."""
 
 PLANS_IN_FLIGHT = 8
 """Videos whose keyframes are being read at once (a demux each, seconds for an
@@ -505,7 +507,8 @@ class _Run:
         if signals is None:  # a frame would not convert: this video's edges are found at search time
             item.recorder = None
             return
-        record_segment(recorder, encoded.times, kept, signals)
+        if not record_segment(recorder, encoded.times, kept, signals):
+            item.recorder = None
 
     def _register(self, item: _VideoWork) -> None:
         video, plan = item.video, item.plan
@@ -544,9 +547,16 @@ class _Run:
         self.writer.close(wait=not self.writer.failed)
 
 
-def record_segment(recorder: CutRecorder, times: list[float], kept: list[bool], signals: SegmentSignals) -> None:
+def record_segment(recorder: CutRecorder, times: list[float], kept: list[bool], signals: SegmentSignals) -> bool:
     """Feed `recorder` one segment's frames and its kept samples (`kept[i]`: candidate `times[i]`
-    is a sample), in the order its decoding task decoded them, as `segments.SegmentedSampler` does."""
+    is a sample), in the order its decoding task decoded them, as `segments.SegmentedSampler` does;
+    with a hand-off, the head's, then take over the rest. False when the task's samples are not
+    the ones this grid rule kept: the recorder cannot go on (the video's edges are found at search time)."""
+    hand_off = signals.hand_off
+    if hand_off is not None:
+        if tuple(t for t, keep in zip(times[1:], kept[1:]) if keep) != hand_off.samples:
+            return False
+        times, kept = times[: hand_off.first + 1], kept[: hand_off.first + 1]
     signatures = signals.signatures.astype(np.int16)  # the recorder subtracts them: uint8 would wrap
     fed = 0
     for t, keep, before in zip(times, kept, signals.before):
@@ -557,6 +567,9 @@ def record_segment(recorder: CutRecorder, times: list[float], kept: list[bool], 
             recorder.add_sample(t)
     for i in range(fed, len(signals.times)):
         recorder.add_frame(signals.times[i], signatures[i])
+    if hand_off is None:
+        return True
+    return recorder.take_over(replace(hand_off, pending_signatures=hand_off.pending_signatures.astype(np.int16)))
 
 
 def _check_reachable(address: str) -> None:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
 
+from .cuts import HandOff
 from .errors import VideoError
 
 DECODE_THREADS = 1
@@ -83,14 +84,16 @@ class VideoPlan:
 
 @dataclass(frozen=True)
 class SegmentSignals:
-    """Every decoded frame's shot signature (`shots.frame_signature`) of one
-    segment, for the driver's `cuts.CutRecorder`, which runs over a video's
-    segments in order so that a cut on a segment's first or last frame is found
-    against its neighbour's frames."""
+    """Decoded frames' shot signatures (`shots.frame_signature`) of one segment,
+    for the driver's `cuts.CutRecorder`, which runs over a video's segments in
+    order so that a cut on a segment's first or last frame is found against its
+    neighbour's frames. With a hand-off, the segment recorded its own intervals
+    (`segment_cuts.record_within`) and only its head and its edge travel."""
 
-    times: tuple[float, ...]  # every decoded frame, in decoding order
+    times: tuple[float, ...]  # every decoded frame (with a hand-off: the head's), in decoding order
     signatures: np.ndarray  # len(times) × h × w × 3 Lab (uint8 where that is lossless: half the bytes to move)
     before: tuple[int, ...]  # per candidate frame: how many of `times` were decoded up to it (itself included)
+    hand_off: HandOff | None = None
 
 
 @dataclass(frozen=True)
@@ -197,10 +200,24 @@ def decode_segment(path: str, start_pts: int | None, end_pts: int | None, every:
             before.append(len(signal_times))
     found = None
     if recorded and signal_times:  # none at all: nothing decoded, or a decoder that sends none
-        stacked = np.concatenate(signatures) if signatures else np.zeros((0, 1, 1, 3), np.uint8)
-        found = SegmentSignals(tuple(signal_times), _narrowed(stacked), tuple(before))
+        found = _signals(times, before, signal_times, np.concatenate(signatures), every)
     return DecodedSegment(times, pixels, errors, "segments", Worker.here("decode"), time.perf_counter() - started,
                           found)
+
+
+def _signals(candidates: list[float], before: list[int], frame_times: list[float], signatures: np.ndarray,
+             every: float) -> SegmentSignals:
+    """What the driver's recorder needs of a segment: its head and hand-off where it recorded
+    its own intervals, else every frame's signature."""
+    from .segment_cuts import record_within
+
+    within = record_within(candidates, before, frame_times, signatures, every)
+    if within is None:
+        return SegmentSignals(tuple(frame_times), _narrowed(signatures), tuple(before))
+    head, hand_off = within
+    hand_off = replace(hand_off, pending_signatures=_narrowed(hand_off.pending_signatures))
+    return SegmentSignals(tuple(frame_times[:head]), _narrowed(signatures[:head]), tuple(before[: hand_off.first + 1]),
+                          hand_off)
 
 
 def _narrowed(signatures: np.ndarray) -> np.ndarray:

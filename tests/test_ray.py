@@ -286,32 +286,103 @@ def expected_frame_ids(every: float) -> list[str]:
     return sorted(frame_id(video, frame.t) for video in videos for frame in sample_video(video, every))
 
 
-def test_cuts_beside_ray_segment_boundaries_are_recorded_as_in_one_pass(monkeypatch):
-    """Ray's decoding tasks, run here as plain functions, over second-long segments of episode_04
-    (x264 put keyframes on its cuts): the driver's recorder finds every cut a single pass does."""
-    from test_recorded_cuts import EPISODE_04, single_pass
-
+def recorded_as_on_ray(path, every: float, monkeypatch, segment_seconds: tuple[float, float]):
+    """Ray's decoding tasks, run here as plain functions, over the segments a driver plans with
+    segments of `segment_seconds` (min, max), and the driver's recorder fed their signals:
+    (kept sample times, cuts, segments planned, signatures sent, hand-offs)."""
     from scenegrep.pipeline import segments
     from scenegrep.pipeline.cuts import CutRecorder
     from scenegrep.pipeline.decoders import PyAVDecoder
     from scenegrep.pipeline.ray_index import record_segment
     from scenegrep.pipeline.ray_tasks import decode_segment
 
-    monkeypatch.setattr(segments, "MIN_SEGMENT_SECONDS", 0.5)
-    monkeypatch.setattr(segments, "MAX_SEGMENT_SECONDS", 1.0)
-    times, cuts = single_pass(EPISODE_04)
-    decoder = PyAVDecoder(str(EPISODE_04))
+    monkeypatch.setattr(segments, "MIN_SEGMENT_SECONDS", segment_seconds[0])
+    monkeypatch.setattr(segments, "MAX_SEGMENT_SECONDS", segment_seconds[1])
+    decoder = PyAVDecoder(str(path))
     keyframes, duration = decoder.keyframes(), decoder.info().duration
     decoder.close()
-    planned, recording = segments.plan_recording(keyframes, 2.0, duration, 2, True)
-    assert recording and sum(any(abs(s.start_t - cut) < 1e-3 for cut in cuts) for s in planned) == 3
-    rule, recorder, kept_times = segments.GridRule(2.0), CutRecorder(2.0), []
+    planned, recording = segments.plan_recording(keyframes, every, duration, 2, True)
+    assert recording
+    rule, recorder, kept_times = segments.GridRule(every), CutRecorder(every), []
+    sent = hand_offs = 0
     for segment in planned:
-        decoded = decode_segment(str(EPISODE_04), segment.start_pts, segment.end_pts, 2.0, None, signals=True)
+        decoded = decode_segment(str(path), segment.start_pts, segment.end_pts, every, None, signals=True)
         kept = [rule.keeps(t) for t in decoded.times]
         kept_times += [t for t, keep in zip(decoded.times, kept) if keep]
-        record_segment(recorder, decoded.times, kept, decoded.signals)
-    assert kept_times == times and recorder.finish() == cuts and len(cuts) == 4
+        signals = decoded.signals
+        assert record_segment(recorder, decoded.times, kept, signals)
+        sent += len(signals.signatures)
+        if signals.hand_off is not None:
+            hand_offs += 1
+            sent += len(signals.hand_off.pending_signatures)
+    return kept_times, recorder.finish(), planned, sent, hand_offs
+
+
+def test_cuts_beside_ray_segment_boundaries_are_recorded_as_in_one_pass(monkeypatch):
+    """Segments of about a second of episode_04 (x264 put keyframes on its cuts, so they start
+    there): the driver's recorder finds every cut a single pass does."""
+    from test_recorded_cuts import EPISODE_04, single_pass
+
+    times, cuts = single_pass(EPISODE_04)
+    kept_times, recorded, planned, _, _ = recorded_as_on_ray(EPISODE_04, 2.0, monkeypatch, (0.5, 1.0))
+    assert sum(any(abs(s.start_t - cut) < 1e-3 for cut in cuts) for s in planned) == 3
+    assert kept_times == times and recorded == cuts and len(cuts) == 4
+
+
+@pytest.fixture(scope="module")
+def many_shots(tmp_path_factory):
+    """15 s of shots 1 to 30 frames long (seeded), a keyframe every 12 frames: (path, frames)."""
+    import random
+
+    from test_shots import GREEN_SQUARE, RED_BALL, WHITE_TRIANGLE, shot_pixels, write_shots
+
+    rng, shots, frames = random.Random(7), [], 0
+    while frames < 360:
+        scene = rng.choice([s for s in (RED_BALL, GREEN_SQUARE, WHITE_TRIANGLE) if not shots or s is not shots[-1][0]])
+        shots.append((scene, rng.choice([1, 2, 3, 5, 8, 11, 12, 13, 17, 23, 30])))
+        frames += shots[-1][1]
+    path = tmp_path_factory.mktemp("shots") / "many_shots.mp4"
+    write_shots(path, shot_pixels(shots, 24), options={"g": "12", "keyint_min": "12", "sc_threshold": "0"})
+    return path, frames
+
+
+@pytest.mark.parametrize("every, segment_seconds", [(0.25, (0.5, 1.0)), (0.5, (1.5, 2.5)), (1.0, (4.0, 6.0))])
+def test_segments_that_record_their_own_cuts_send_only_their_edges_and_the_cuts_are_one_passes(
+        every, segment_seconds, many_shots, monkeypatch):
+    """A segment with two samples of its own decides its intervals where it is decoded and sends
+    the signatures of its edges only; the video's cuts are still exactly a single pass's."""
+    from test_recorded_cuts import single_pass
+
+    path, frames = many_shots
+    times, cuts = single_pass(path, every)
+    kept_times, recorded, planned, sent, hand_offs = recorded_as_on_ray(path, every, monkeypatch, segment_seconds)
+    assert kept_times == times and recorded == cuts and len(cuts) >= 10
+    assert hand_offs >= len(planned) - 1 >= 3  # the last segment may be too short to decide an interval
+    assert sent < frames * 0.75, f"{sent} of {frames} frames' signatures sent over {len(planned)} segments"
+
+
+def test_episode_04_records_the_same_cuts_when_its_segments_record_their_own(monkeypatch):
+    from test_recorded_cuts import EPISODE_04, single_pass
+
+    times, cuts = single_pass(EPISODE_04, 0.5)
+    kept_times, recorded, planned, sent, hand_offs = recorded_as_on_ray(EPISODE_04, 0.5, monkeypatch, (4.0, 6.0))
+    assert kept_times == times and recorded == cuts and len(cuts) >= 4
+    assert hand_offs == len(planned) and sent < 553 / 4
+
+
+def test_a_cut_on_a_segments_edge_is_found_when_the_segment_records_its_own(tmp_path, monkeypatch):
+    """Cuts on the last frame of a segment, the first of the next and the second of one, with
+    samples every 6 frames: each segment hands off, and the driver finds all three."""
+    from test_recorded_cuts import single_pass
+    from test_shots import GREEN_SQUARE, RED_BALL, WHITE_TRIANGLE, shot_pixels, write_shots
+
+    pixels = shot_pixels([(RED_BALL, 47), (GREEN_SQUARE, 25), (WHITE_TRIANGLE, 25), (RED_BALL, 23)], 24)
+    path = write_shots(tmp_path / "boundaries.mp4", pixels, options={"g": "12", "keyint_min": "12", "sc_threshold": "0"})
+    times, cuts = single_pass(path, every=0.25)
+    assert cuts == pytest.approx([47 / 24, 72 / 24, 97 / 24], abs=1e-6)
+    kept_times, recorded, planned, _, hand_offs = recorded_as_on_ray(path, 0.25, monkeypatch, (0.5, 1.0))
+    assert kept_times == times and recorded == cuts
+    assert {round(s.start_t * 24) for s in planned} >= {48, 72, 96} and hand_offs == len(planned)
 
 
 def test_the_test_cluster_never_hands_ray_a_port_ray_claims_for_itself(monkeypatch):
