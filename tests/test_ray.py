@@ -361,6 +361,25 @@ def test_segments_that_record_their_own_cuts_send_only_their_edges_and_the_cuts_
     assert sent < frames * 0.75, f"{sent} of {frames} frames' signatures sent over {len(planned)} segments"
 
 
+def test_a_hand_off_whose_samples_the_driver_did_not_keep_is_refused(many_shots, monkeypatch):
+    """The task assumed the grid rule's samples; where the driver's rule kept others, its
+    recording cannot go on (the driver then leaves the video's edges to search time)."""
+    from scenegrep.pipeline import segments
+    from scenegrep.pipeline.cuts import CutRecorder
+    from scenegrep.pipeline.ray_index import record_segment
+    from scenegrep.pipeline.ray_tasks import decode_segment
+
+    path, _ = many_shots
+    decoded = decode_segment(str(path), None, None, 0.5, None, signals=True)
+    assert decoded.signals.hand_off is not None
+    rule = segments.GridRule(0.5)
+    kept = [rule.keeps(t) for t in decoded.times]
+    assert record_segment(CutRecorder(0.5), decoded.times, kept, decoded.signals)
+    last = max(i for i, keep in enumerate(kept) if keep)
+    kept[last] = False
+    assert not record_segment(CutRecorder(0.5), decoded.times, kept, decoded.signals)
+
+
 def test_episode_04_records_the_same_cuts_when_its_segments_record_their_own(monkeypatch):
     from test_recorded_cuts import EPISODE_04, single_pass
 
