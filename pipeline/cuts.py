@@ -43,9 +43,9 @@ class HandOff:
     (`CutRecorder.take_over`): the changes of the intervals it decided, and
     the samples and frames of those it could not decide without the next segment."""
 
-    first: int  # the segment's candidate at `start`
+    start_candidate: int  # the index of the segment's candidate at `start`
     start: float  # the sample its recording starts at
-    samples: tuple[float, ...]  # the samples it kept among the segment's candidates after the first
+    samples: tuple[float, ...]  # the samples it took among the segment's candidates 1.. (`start` first)
     cuts: tuple[float, ...]  # the changes of every interval it decided
     pending_samples: tuple[float, ...]  # from its first undecided interval on
     pending_times: tuple[float, ...]  # the frames from that interval's start on
@@ -77,32 +77,27 @@ class CutRecorder:
     def add_sample(self, t: float) -> None:
         self._samples.append(t)
         if len(self._samples) == 2:
-            self._after = sum(frame.t > t + TIME_SLACK for frame in self._frames)
+            self._after = self._frames_after_end()
             if self._after >= LOOK_AHEAD_FRAMES:
                 self._close_interval()
 
-    def hand_off(self, first: int, samples: tuple[float, ...]) -> HandOff | None:
-        """This recorder's state for `take_over`, when it was fed a segment's frames from its
-        candidate `first`, the sample samples[0], on: None when it decided no interval."""
-        if not self._samples or self._samples[0] == samples[0]:
-            return None
-        signatures = np.stack([frame.signature for frame in self._frames])
-        return HandOff(first, samples[0], samples, tuple(sorted(self._cuts)), tuple(self._samples),
-                       tuple(frame.t for frame in self._frames), signatures)
+    def state(self) -> tuple[tuple[float, ...], tuple[float, ...], list[WindowFrame]]:
+        """(changes so far, undecided samples, the frames from the first of them on), for a `HandOff`."""
+        return tuple(sorted(self._cuts)), tuple(self._samples), list(self._frames)
 
     def take_over(self, hand_off: HandOff) -> bool:
         """Go on from a segment's own recording, once fed its frames up to LOOK_AHEAD_FRAMES
         after `hand_off.start` and its samples up to that one: every interval before `start`
         is decided then, and the segment's recorder decided the same ones after it would.
-        False, and nothing changed, when this recorder is not there (nothing to go on from)."""
+        False, and nothing changed, when this recorder's undecided samples are not exactly
+        [start] (it was fed something else: it cannot go on from the hand-off)."""
         if self._samples != [hand_off.start]:
             return False
         self._cuts.update(hand_off.cuts)
         self._samples = list(hand_off.pending_samples)
         self._frames = [WindowFrame(t, None, signature)
                         for t, signature in zip(hand_off.pending_times, hand_off.pending_signatures)]
-        self._after = (sum(frame.t > self._samples[1] + TIME_SLACK for frame in self._frames)
-                       if len(self._samples) >= 2 else 0)
+        self._after = self._frames_after_end()
         return True
 
     def finish(self) -> tuple[float, ...]:
@@ -120,11 +115,15 @@ class CutRecorder:
         self._decide(low, high)
         self._samples.pop(0)
         self._frames = [frame for frame in self._frames if frame.t >= high - TIME_SLACK]
-        self._after = 0
-        if len(self._samples) >= 2:
-            self._after = sum(frame.t > self._samples[1] + TIME_SLACK for frame in self._frames)
-            if self._after >= LOOK_AHEAD_FRAMES:
-                self._close_interval()
+        self._after = self._frames_after_end()
+        if self._after >= LOOK_AHEAD_FRAMES:
+            self._close_interval()
+
+    def _frames_after_end(self) -> int:
+        """Frames held past the open interval's end (its second sample); 0 while it has none."""
+        if len(self._samples) < 2:
+            return 0
+        return sum(frame.t > self._samples[1] + TIME_SLACK for frame in self._frames)
 
     def _decide(self, low: float, high: float) -> None:
         window = window_frames(self._frames, low, high)

@@ -556,7 +556,7 @@ def record_segment(recorder: CutRecorder, times: list[float], kept: list[bool], 
     if hand_off is not None:
         if tuple(t for t, keep in zip(times[1:], kept[1:]) if keep) != hand_off.samples:
             return False
-        times, kept = times[: hand_off.first + 1], kept[: hand_off.first + 1]
+        times, kept = times[: hand_off.start_candidate + 1], kept[: hand_off.start_candidate + 1]
     signatures = signals.signatures.astype(np.int16)  # the recorder subtracts them: uint8 would wrap
     fed = 0
     for t, keep, before in zip(times, kept, signals.before):

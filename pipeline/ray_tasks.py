@@ -92,7 +92,7 @@ class SegmentSignals:
 
     times: tuple[float, ...]  # every decoded frame (with a hand-off: the head's), in decoding order
     signatures: np.ndarray  # len(times) × h × w × 3 Lab (uint8 where that is lossless: half the bytes to move)
-    before: tuple[int, ...]  # per candidate frame: how many of `times` were decoded up to it (itself included)
+    before: tuple[int, ...]  # per candidate frame (with a hand-off: up to its start): frames of `times` decoded up to it
     hand_off: HandOff | None = None
 
 
@@ -216,7 +216,7 @@ def _signals(candidates: list[float], before: list[int], frame_times: list[float
         return SegmentSignals(tuple(frame_times), _narrowed(signatures), tuple(before))
     head, hand_off = within
     hand_off = replace(hand_off, pending_signatures=_narrowed(hand_off.pending_signatures))
-    return SegmentSignals(tuple(frame_times[:head]), _narrowed(signatures[:head]), tuple(before[: hand_off.first + 1]),
+    return SegmentSignals(tuple(frame_times[:head]), _narrowed(signatures[:head]), tuple(before[: hand_off.start_candidate + 1]),
                           hand_off)
 
 
