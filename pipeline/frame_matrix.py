@@ -15,6 +15,9 @@ needs it (searches go another way until it is ready), and kept while the
 registry does not change; a change reuses the rows of the videos still registered and
 unchanged, so it is rebuilt, not regrown: its size follows the registry, never
 the number of searches. It holds 2 KB per 512-d frame: 2 GB per million frames.
+A build that finds the index damaged makes the searches that need the matrix
+report it until the registry changes; a store about to be closed (`serve`
+reopening the index, or stopping) stops its build first (`stop_building`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import DamagedIndexError
 from .registry import VideoEntry
 from .store import frame_groups
 
@@ -115,9 +119,28 @@ _HELD: dict[tuple[str, str], FrameMatrix] = {}
 
 _BUILDING = threading.Lock()
 _STARTING = threading.Lock()
-_BUILDERS: dict[tuple[str, str], threading.Thread] = {}
+
+
+@dataclass
+class _Builder:
+    """A background build of one index's matrix, on one opened store."""
+
+    thread: threading.Thread
+    store_serial: int
+    stop: threading.Event
+
+
+_BUILDERS: dict[tuple[str, str], _Builder] = {}
 _FAILED: dict[tuple[str, str], tuple[int, list[tuple]]] = {}
-"""The store and registry whose background build failed, by index: not started again for them."""
+"""The store (serial) and registry whose background build failed, by index: not started again for them."""
+_DAMAGED: dict[tuple[str, str], tuple[list[tuple], str]] = {}
+"""The registry whose build found the index damaged, by index: a search that needs the
+matrix reports it again (a reopened store too) until the registry changes."""
+
+
+class _Stopped(Exception):
+    """A background build told to stop (its store is being closed)."""
+
 
 RECENT_MAX_FRAMES = 100_000
 """Frames of single videos (read for a search within a few episodes, or for
@@ -137,12 +160,16 @@ def frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix:
     held = _current(key, identities)
     if held is not None:
         return held
+    return _build_and_hold(store, entries, key, identities, None)
+
+
+def _build_and_hold(store, entries: Sequence[VideoEntry], key: tuple[str, str], identities: list[tuple],
+                    stop: threading.Event | None) -> FrameMatrix:
     with _BUILDING:  # one build at a time: two would hold the archive twice
         held = _current(key, identities)
         if held is not None:
             return held
-        previous = _HELD.pop(key, None)  # freed while the new one is built, where nothing else holds it
-        built = _build(store, list(entries), previous)
+        built = _build(store, list(entries), key, stop)
         _HELD[key] = built
         return built
 
@@ -152,33 +179,53 @@ def ready_frame_matrix(store, entries: Sequence[VideoEntry]) -> FrameMatrix | No
     date; else None, and in a process that searches many times
     (`store.many_searches`) it starts being built in the background. A search
     meanwhile goes another way: Chroma's `where` answers in ~0.3 s at a million
-    frames, where waiting for the build took 12-21 s."""
+    frames, where waiting for the build took 12-21 s.
+
+    Raises DamagedIndexError when a build for this registry found the index damaged."""
     key, identities = _index_of(store), [_identity(entry) for entry in entries]
     held = _current(key, identities)
     if held is not None or not store.many_searches:
         return held
     with _STARTING:
+        damaged = _DAMAGED.get(key)
+        if damaged is not None and damaged[0] == identities:
+            raise DamagedIndexError(damaged[1])  # a new one each time: a raised one keeps its traceback
         builder = _BUILDERS.get(key)
-        if (builder is None or not builder.is_alive()) and _FAILED.get(key) != (id(store), identities):
-            builder = threading.Thread(target=_build_in_background, args=(store, list(entries), identities),
-                                       name="scenegrep-frame-matrix", daemon=True)
-            _BUILDERS[key] = builder
-            builder.start()
+        if (builder is None or not builder.thread.is_alive()) and _FAILED.get(key) != (store.serial, identities):
+            stop = threading.Event()
+            thread = threading.Thread(target=_build_in_background, args=(store, list(entries), key, identities, stop),
+                                      name="scenegrep-frame-matrix", daemon=True)
+            _BUILDERS[key] = _Builder(thread, store.serial, stop)
+            thread.start()
     return None
+
+
+def stop_building(store) -> None:
+    """Stop a background build on `store` (about to be closed) at its next read, and wait for it."""
+    with _STARTING:
+        builder = _BUILDERS.get(_index_of(store))
+    if builder is not None and builder.store_serial == store.serial:
+        builder.stop.set()
+        builder.thread.join()
 
 
 def wait_for_frame_matrices() -> None:
     """Return once no frame matrix is being built in the background."""
     for builder in list(_BUILDERS.values()):
-        builder.join()
+        builder.thread.join()
 
 
-def _build_in_background(store, entries: list[VideoEntry], identities: list[tuple]) -> None:
+def _build_in_background(store, entries: list[VideoEntry], key: tuple[str, str], identities: list[tuple],
+                         stop: threading.Event) -> None:
     try:
-        frame_matrix(store, entries)
-    except Exception:  # a damaged video, a store closed by a reopening: searches keep to the other ways,
-        # and report damage on their own reads; this store is not tried again for this registry
-        _FAILED[_index_of(store)] = (id(store), identities)
+        _build_and_hold(store, entries, key, identities, stop)
+    except _Stopped:
+        pass
+    except DamagedIndexError as exc:  # searches that need the matrix report it (see ready_frame_matrix)
+        _DAMAGED[key] = (identities, str(exc))
+    except Exception:  # e.g. "cannot read the index yet" while a writer starts: searches keep to
+        # the other ways, and this store is not tried again for this registry (a reopened one is)
+        _FAILED[key] = (store.serial, identities)
 
 
 def _index_of(store) -> tuple[str, str]:
@@ -230,10 +277,14 @@ def forget_held_copies() -> None:
     wait_for_frame_matrices()
     _HELD.clear()
     _FAILED.clear()
+    _DAMAGED.clear()
     _RECENT.clear()
 
 
-def _build(store, entries: list[VideoEntry], previous: FrameMatrix | None) -> FrameMatrix:
+def _build(store, entries: list[VideoEntry], key: tuple[str, str], stop: threading.Event | None) -> FrameMatrix:
+    """The matrix of `entries`: the rows of the one held for `key` reused, that one freed (where
+    no search still holds it) before the videos it lacks are read, so two are not held meanwhile."""
+    previous = _HELD.pop(key, None)
     offsets = np.zeros(len(entries) + 1, np.int64)
     np.cumsum([entry.frames for entry in entries], out=offsets[1:])
     times = np.full(int(offsets[-1]), np.nan)  # NaN: a row no stored frame filled (a damaged video's missing frames)
@@ -245,9 +296,11 @@ def _build(store, entries: list[VideoEntry], previous: FrameMatrix | None) -> Fr
             missing.append(entry)
         else:
             times[offsets[i]:offsets[i + 1]], vectors[offsets[i]:offsets[i + 1]] = found
-    del previous
+    del previous, found  # (`found` holds views of its arrays)
     position = {entry.video_id: i for i, entry in enumerate(entries)}
     for group in frame_groups(missing, LOAD_GROUP_FRAMES):
+        if stop is not None and stop.is_set():
+            raise _Stopped()
         for video_id, (video_times, video_vectors) in store.frames_of(group).items():
             first = offsets[position[video_id]]
             count = min(len(video_times), offsets[position[video_id] + 1] - first)

@@ -14,6 +14,7 @@ decides how it is opened (read-only or for writing).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -58,6 +59,10 @@ def parse_frame_id(frame: str) -> tuple[str, float]:
     return video_id, int(micros) / 1_000_000
 
 
+_SERIALS = itertools.count(1)
+"""Serial numbers of the stores opened in this process."""
+
+
 class FrameStore:
     """The frames and video registry of one model in one Chroma store.
 
@@ -71,6 +76,7 @@ class FrameStore:
     def __init__(self, client, info: IndexInfo, *, writable: bool = False, cache: VectorCache | None = None,
                  where: str = "this index", writer_running: Callable[[], bool] = lambda: False,
                  many_searches: bool = False):
+        self.serial = next(_SERIALS)  # names this opened store in this process (an id() is reused once it is freed)
         self.client = client
         self.info = info
         self.cache = cache  # local copies of videos' vectors (see pipeline/vector_cache.py)

@@ -15,6 +15,7 @@ import numpy as np
 from scenegrep.pipeline.clips import ClipRules
 from scenegrep.pipeline.errors import DamagedIndexError
 from scenegrep.pipeline.files import video_for
+from scenegrep.pipeline.frame_matrix import stop_building
 from scenegrep.pipeline.index_access import Location, open_index
 from scenegrep.pipeline.lock import LOCK_FILE
 from scenegrep.pipeline.query import Query, query_vector
@@ -89,6 +90,7 @@ class Engine:
         """Open the index again, so what another process wrote since is seen."""
         from scenegrep.pipeline.connect import forget_client
 
+        stop_building(self.store)  # a frame matrix built from the old store would read a closed client
         close = getattr(self.store.client, "close", None)
         if close:
             close()
@@ -112,6 +114,7 @@ class Engine:
         self.encoder.embed_texts(["warm-up"])
 
     def close(self) -> None:
+        stop_building(self.store)
         self._stack.close()
 
     def search(self, query: Query, pictures: dict[str, np.ndarray], k: int, filters: Filters, rules: ClipRules) -> Answer:

@@ -45,6 +45,9 @@ def _synthetic_archive(tmp_path, videos: int, frames: int, seed: int):
     return where, model, writer, truth, rng
 
 
+MODEL = ModelInfo(name="synthetic", fingerprint="synthetic01", dim=DIM)
+
+
 def _reopened(where, model, many_searches: bool = True):
     """The index opened for search as `serve` opens it (many searches: the frame matrix pays),
     or as `scenegrep search` does."""
@@ -77,6 +80,7 @@ class Spy:
 
     def __init__(self, store, monkeypatch):
         self.calls = []
+        self.videos_read = []  # the number of videos of each frames_of call
         for name in ("query", "nearest", "frames_of"):
             real = getattr(store, name)
             monkeypatch.setattr(store, name, self._wrap(name, real))
@@ -84,6 +88,8 @@ class Spy:
     def _wrap(self, name, real):
         def call(*args, **kwargs):
             self.calls.append(name)
+            if name == "frames_of":
+                self.videos_read.append(len(args[0]))
             return real(*args, **kwargs)
         return call
 
@@ -401,18 +407,48 @@ def test_a_server_answers_a_narrow_window_at_once_while_the_frame_matrix_is_buil
     assert spy.calls == []  # the held matrix answers alone
 
 
-def test_a_frame_matrix_that_cannot_be_built_leaves_searches_to_chroma_and_is_not_retried(many_videos, monkeypatch):
+def _failing_frames_of(store, monkeypatch, error: Exception) -> list[int]:
+    """Make `store` fail to read videos' frames with `error`; returns the list of attempts (frames asked)."""
+    attempts = []
+
+    def failing(entries):
+        attempts.append(len(entries))
+        raise error
+
+    monkeypatch.setattr(store, "frames_of", failing)
+    return attempts
+
+
+def test_a_frame_matrix_build_that_finds_the_index_damaged_makes_searches_that_need_it_say_so(many_videos,
+                                                                                              monkeypatch):
+    """Found by review: the build's DamagedIndexError was swallowed and narrow windows went on to
+    Chroma without a word. Now they report the damage, a reopened store too, without building again."""
     from scenegrep.pipeline.errors import DamagedIndexError
 
     store, _, truth, rng = many_videos
     monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)
-    attempts = []
+    attempts = _failing_frames_of(store, monkeypatch, DamagedIndexError("the index at here is damaged (a test)"))
+    videos = store.indexed_videos()
+    query = _unit(rng.standard_normal((1, DIM)))[0]
+    hits = nearest_frames(store, query, 100, videos, None, None, 6.0)  # Chroma answers while the build runs
+    assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
+    wait_for_frame_matrices()
+    for searching in (store, _reopened(Location(db=str(store.where)), MODEL)):
+        with pytest.raises(DamagedIndexError, match="damaged"):
+            nearest_frames(searching, query, 100, searching.indexed_videos(), None, None, 6.0)
+    wait_for_frame_matrices()
+    assert attempts == [40]  # one read of the 40 videos, by the first build only
 
-    def unreadable(entries):
-        attempts.append(len(entries))
-        raise DamagedIndexError("a video's frames cannot be read")
 
-    monkeypatch.setattr(store, "frames_of", unreadable)
+def test_a_frame_matrix_build_that_fails_otherwise_leaves_searches_to_chroma_once_per_opened_store(many_videos,
+                                                                                                   monkeypatch):
+    """A failure that is not damage ("cannot read the index yet" while a writer starts) is not
+    tried again on the same store and registry, but is on a store opened again."""
+    from scenegrep.pipeline.errors import ScenegrepError
+
+    store, _, truth, rng = many_videos
+    monkeypatch.setattr(nearest, "EXACT_MAX_FRAMES", 500)
+    attempts = _failing_frames_of(store, monkeypatch, ScenegrepError("cannot read the index yet (a test)"))
     videos = store.indexed_videos()
     for _ in range(3):
         query = _unit(rng.standard_normal((1, DIM)))[0]
@@ -420,6 +456,66 @@ def test_a_frame_matrix_that_cannot_be_built_leaves_searches_to_chroma_and_is_no
         assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
         wait_for_frame_matrices()
     assert len(attempts) == 1 and ready_frame_matrix(store, videos) is None
+    reopened = _reopened(Location(db=str(store.where)), MODEL)
+    assert ready_frame_matrix(reopened, reopened.indexed_videos()) is None  # a new store: built again, and held
+    wait_for_frame_matrices()
+    assert ready_frame_matrix(reopened, reopened.indexed_videos()) is not None and len(attempts) == 1
+
+
+def test_a_build_on_a_store_about_to_be_closed_stops_at_its_next_read(many_videos, monkeypatch):
+    """`serve` closes a store when it reopens the index and when it stops: its build must not go
+    on reading from a closed client and then install its matrix."""
+    import threading
+
+    from scenegrep.pipeline import frame_matrix
+
+    store, _, _, _ = many_videos
+    monkeypatch.setattr(frame_matrix, "LOAD_GROUP_FRAMES", 60)  # one video per read: 40 reads
+    reading, go_on, reads = threading.Event(), threading.Event(), []
+    real_frames_of = store.frames_of
+
+    def slow_frames_of(entries):
+        reads.append(len(entries))
+        reading.set()
+        go_on.wait(timeout=30)
+        return real_frames_of(entries)
+
+    monkeypatch.setattr(store, "frames_of", slow_frames_of)
+    videos = store.indexed_videos()
+    assert ready_frame_matrix(store, videos) is None
+    assert reading.wait(timeout=30)
+    threading.Timer(0.2, go_on.set).start()  # the read in progress finishes; no other starts
+    frame_matrix.stop_building(store)
+    assert reads == [1] and frame_matrix._HELD.get(frame_matrix._index_of(store)) is None  # stopped, nothing held
+    assert ready_frame_matrix(store, videos) is None  # not taken for a failure: the next search starts it again
+    wait_for_frame_matrices()
+    assert len(reads) == 41 and ready_frame_matrix(store, videos) is not None
+
+
+def test_the_old_matrix_is_freed_before_a_rebuild_reads_the_videos_it_lacks(many_videos, monkeypatch):
+    """Found by review: the caller kept the old matrix alive through the whole rebuild (2 GB per
+    million frames held twice while Chroma is read)."""
+    import gc
+    import weakref
+
+    from scenegrep.pipeline import frame_matrix
+
+    store, writer, _, rng = many_videos
+    held = weakref.ref(held_matrix(store).vectors)
+    video = Video(path="/archive/ep3.mp4", episode="ep3", video_id=f"{3:016x}")
+    writer.add_frames(video, list(np.arange(60) * 2.0), _unit(rng.standard_normal((60, DIM))))
+    writer.mark_indexed(video, 60, {"size": 1, "mtime_ns": 2, "hash": "h2", "duration": 120.0})
+    alive_while_reading = []
+    real_frames_of = store.frames_of
+
+    def frames_of(entries):
+        gc.collect()
+        alive_while_reading.append(held() is not None)
+        return real_frames_of(entries)
+
+    monkeypatch.setattr(store, "frames_of", frames_of)
+    assert frame_matrix.frame_matrix(store, store.indexed_videos()) is not None
+    assert alive_while_reading == [False]
 
 
 def test_a_one_off_search_never_builds_the_frame_matrix(many_videos, monkeypatch):
@@ -452,9 +548,14 @@ def test_the_frame_matrix_follows_the_registry_and_never_serves_a_replaced_video
     truth = {**truth, "ep3": replaced}
     del truth["ep4"]
     videos = store.indexed_videos()
-    for answered_by in ("Chroma's filter while the matrix is built again", "the rebuilt matrix"):
+    spy = Spy(store, monkeypatch)
+    for answered_by, asked in (("Chroma's filter while the matrix is built again", "query"),
+                               ("the rebuilt matrix", None)):
+        spy.calls.clear()
         hits = nearest_frames(store, query, 100, videos, None, None, 6.0)
         assert [(hit.episode, hit.t) for hit in hits] == brute_force(truth, query, 100, set(truth), None, 6.0)[0]
         assert hits[0].episode == "ep3" and "ep4" not in {hit.episode for hit in hits}, answered_by
+        assert (asked in spy.calls) if asked else spy.calls == [], answered_by
         wait_for_frame_matrices()
     assert ready_frame_matrix(store, videos) is not None
+    assert spy.videos_read == [1]  # the rebuild read ep3 alone: the other 38 videos' rows were reused
