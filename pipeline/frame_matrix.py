@@ -17,7 +17,8 @@ unchanged, so it is rebuilt, not regrown: its size follows the registry, never
 the number of searches. It holds 2 KB per 512-d frame: 2 GB per million frames.
 A build that finds the index damaged makes the searches that need the matrix
 report it until the registry changes; a store about to be closed (`serve`
-reopening the index, or stopping) stops its build first (`stop_building`).
+reopening the index, or stopping) stops its build first (`stop_building`),
+and the videos read so far wait for the next build.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class FrameMatrix:
     offsets: np.ndarray  # row where each entry's frames start; one more at the end: the row count
     times: np.ndarray  # float64, one per row
     vectors: np.ndarray  # float32, (rows, dim)
+    complete: bool = True  # False: a stopped build's, whose whole videos the next build reuses; never searched
 
     def kept(self, chosen: Sequence[VideoEntry] | None, start: float | None, end: float | None) -> np.ndarray:
         """A mask of the rows of the `chosen` entries (None: all) at times `start` ≤ t ≤ `end`."""
@@ -236,7 +238,7 @@ def _index_of(store) -> tuple[str, str]:
 def _current(key: tuple[str, str], identities: list[tuple]) -> FrameMatrix | None:
     """The held matrix of index `key` when it holds exactly the videos named by `identities`."""
     held = _HELD.get(key)
-    return held if held is not None and held.identities() == identities else None
+    return held if held is not None and held.complete and held.identities() == identities else None
 
 
 def local_copies(store, entries: Sequence[VideoEntry], files: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -299,7 +301,8 @@ def _build(store, entries: list[VideoEntry], key: tuple[str, str], stop: threadi
     del previous, found  # (`found` holds views of its arrays)
     position = {entry.video_id: i for i, entry in enumerate(entries)}
     for group in frame_groups(missing, LOAD_GROUP_FRAMES):
-        if stop is not None and stop.is_set():
+        if stop is not None and stop.is_set():  # what is read so far goes to the next build
+            _HELD[key] = FrameMatrix(tuple(entries), offsets, times, vectors, complete=False)
             raise _Stopped()
         for video_id, (video_times, video_vectors) in store.frames_of(group).items():
             first = offsets[position[video_id]]
