@@ -97,6 +97,10 @@ def search(
     if rules.snap:  # edges move to shot changes first, padding after
         clips = shape_clips(hits, store.info.every, replace(rules, pad=0.0), durations, window, samples)
         recorded = {path: entry.cuts for path, entry in videos.items() if entry.cuts is not None}
+        unrecorded = [videos[path] for path in {clip.path for clip in clips[:k]} - set(recorded) - set(samples)
+                      if path in videos]
+        # Decoding looks at the frames from sample to sample, as the recorder does: their stored times
+        samples = {**samples, **sample_times(store, unrecorded)}
         clips, decoded = snap_all(clips[:k], store.info.every, recorded, samples)
         if decoded and on_note is not None:
             on_note(unrecorded_note(decoded))
@@ -117,10 +121,14 @@ def unrecorded_note(paths: Sequence[str]) -> str:
 def irregular_samples(store, entries: Sequence[VideoEntry]) -> dict[str, np.ndarray]:
     """Stored sample times (ascending) of those registered `entries` whose
     samples are not on the interval grid (indexed with `--sampling keyframes`),
-    by path. Entries written before the sampling was recorded are grid videos.
+    by path. Entries written before the sampling was recorded are grid videos."""
+    return sample_times(store, [entry for entry in entries if entry.sampling == IRREGULAR_SAMPLING])
+
+
+def sample_times(store, entries: Sequence[VideoEntry]) -> dict[str, np.ndarray]:
+    """Stored sample times (ascending) of registered `entries`, by path.
     Reads the local vector cache (a Chroma fetch the first time)."""
-    irregular = [entry for entry in entries if entry.sampling == IRREGULAR_SAMPLING]
-    if not irregular:
+    if not entries:
         return {}
-    found = store.frames_of(irregular)
-    return {entry.path: found[entry.video_id][0] for entry in irregular if entry.video_id in found}
+    found = store.frames_of(entries)
+    return {entry.path: found[entry.video_id][0] for entry in entries if entry.video_id in found}

@@ -59,18 +59,25 @@ sample times are true frame times, rounded to the microsecond in the index."""
 
 
 def edge_windows(clip: Clip, every: float, times: np.ndarray | None = None) -> tuple[tuple[float, float] | None, tuple[float, float]]:
-    """The (from, to) seconds searched for the clip's start and its end. The
-    start window runs from the sample before the first hit (`times`: the stored
-    samples of an irregularly sampled video, else one interval earlier), None at
-    the video's start; the end window from the last hit to the clip's grid end."""
+    """The (from, to) seconds searched for the clip's start and its end. With
+    `times` (the video's stored samples), the start window runs from the sample
+    before the first hit and the end window from the last hit to the sample
+    after it (the clip's end after the last sample): the very frames
+    `cuts.CutRecorder` looked at. Without, one interval before the first hit,
+    and the clip's grid end (a grid sample is the first frame at or after its
+    grid time: at 29.97 fps, one frame after the interval's ends). The start
+    window is None at the video's start."""
     first, last = clip.hits[0].t, clip.hits[-1].t
+    end = clip.end
     if times is not None:
         before = int(np.searchsorted(times, first - TIME_SLACK, "left"))
         previous = float(times[before - 1]) if before > 0 else 0.0
+        after = int(np.searchsorted(times, last + TIME_SLACK, "right"))
+        end = float(times[after]) if after < len(times) else clip.end
     else:
         previous = max(first - every, 0.0)
     start = (previous, first) if first > TIME_SLACK else None
-    return start, (last, clip.end)
+    return start, (last, end)
 
 
 class _WindowReader:
@@ -187,7 +194,8 @@ def snap_clip(clip: Clip, reader: _WindowReader, every: float, times: np.ndarray
         change = last_change(reader.window(*start_window), until=start_window[1] + TIME_SLACK)
         start = start if change is None else change
     change = first_change(reader.window(*end_window), until=end_window[1] + TIME_SLACK)
-    end = end if change is None else change
+    # A change on the next sample's own frame, past the grid end, leaves the end as it is (so does a recorded one)
+    end = end if change is None or change > clip.end + TIME_SLACK else change
     return replace(clip, start=start, end=max(end, start), grid_start=clip.start, grid_end=clip.end)
 
 

@@ -5,6 +5,7 @@ decoding at search time, and indexes from before still snap (and say how)."""
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -76,6 +77,65 @@ def test_cuts_recorded_while_decoding_are_the_search_time_detectors_in_both_deco
     # x264 put keyframes on the hard cuts: three segments start on a cut's first frame, whose
     # previous frame another worker decoded.
     assert sum(any(abs(s.start_t - cut) < 1e-3 for cut in cuts) for s in planned) == 3
+
+
+def ntsc_fade(path) -> str:
+    """30000/1001 fps: grey 40 for 90 frames, then a 30-frame fade to a grey far enough away
+    to be a gradual change (`shots.GRADUAL_DISTANCE`) only with its last frame, 119, which
+    is no sample (samples are the first frames at or after each 2 s: 0, 60, 120, ...)."""
+    from test_shots import SIZE
+
+    from scenegrep.pipeline.shots import GRADUAL_DISTANCE, distance, signature
+
+    width, height = SIZE
+    grey = lambda value: np.full((height, width, 3), value, np.uint8)  # noqa: E731
+    far = next(value for value in range(60, 255) if distance(signature(grey(40)), signature(grey(value))) >= GRADUAL_DISTANCE)
+    frames = [grey(round(40 + (far - 40) * min(1.0, max(0, i - 90) / 30))) for i in range(200)]
+    return write_shots(path, frames, rate=Fraction(30000, 1001), options={"crf": "0"})
+
+
+@pytest.mark.parametrize("video", ["cut after a sample", "fade ending on a sample"])
+def test_at_29_97_fps_decoding_finds_the_edges_the_recorder_found(video, tmp_path):
+    """Found by review: at 29.97 fps a grid sample is one frame after its grid time, and decoding
+    looked from grid time to grid time, missing the cut on the frame after a sample and the last
+    frame of a fade; it now looks from stored sample to stored sample, as the recorder did."""
+    from test_shots import grid_clip
+
+    from scenegrep.pipeline.snap import snap_clips, snap_to_cuts
+
+    path = (write_shots(tmp_path / "cut.mp4", shot_pixels([(RED_BALL, 61), (GREEN_SQUARE, 100)], 30),
+                        rate=Fraction(30000, 1001))
+            if video == "cut after a sample" else ntsc_fade(tmp_path / "fade.mp4"))
+    times, cuts = single_pass(path)
+    assert times[1] == pytest.approx(2.002) and len(cuts) == 1
+    samples = {str(path): np.asarray(times)}
+    for hit in times:
+        clip = grid_clip(path, [hit])
+        recorded, decoded = snap_to_cuts(clip, cuts, 2.0), snap_clips([clip], 2.0, samples)[0]
+        assert (decoded.start, decoded.end) == pytest.approx((recorded.start, recorded.end), abs=1e-6), hit
+    assert any((snap_to_cuts(grid_clip(path, [hit]), cuts, 2.0).start, snap_to_cuts(grid_clip(path, [hit]), cuts, 2.0).end)
+               != (hit, hit + 2.0) for hit in times)  # some edge moved
+
+
+def test_at_29_97_fps_a_search_snaps_the_same_from_recorded_cuts_and_by_decoding(tmp_path):
+    """The search's decoding fallback reads the stored sample times of the videos it decodes: the
+    green shot starts on the frame after the sample at 10.01 s, which grid times missed."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    path = write_shots(videos / "cut.mp4", shot_pixels([(RED_BALL, 301), (GREEN_SQUARE, 300), (RED_BALL, 200)], 30),
+                       rate=Fraction(30000, 1001))
+    found = []
+    for name, record_cuts in (("recorded", True), ("unrecorded", False)):
+        build_index(tmp_path / name, [path], record_cuts)
+        with open_index(Location.of(str(tmp_path / name), None)) as opened:
+            encoder = ClipEncoder(str(MINI_CLIP))
+            store = opened.for_reading(encoder.info)
+            found.append([[(round(c.start, 5), round(c.end, 5)) for c in search(
+                store, query_vector(encoder, Query.parse([text])), k=10, on_note=lambda note: None)]
+                for text in ("a red ball", "a green square")])
+    recorded, by_decoding = found
+    assert recorded == by_decoding
+    assert (round(301 * 1001 / 30000, 5), round(601 * 1001 / 30000, 5)) in recorded[1]  # the green shot, exactly
 
 
 def test_a_cut_beside_a_segment_boundary_is_found_on_either_side(tmp_path, short_segments):
