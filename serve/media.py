@@ -34,14 +34,48 @@ def media_type(path: str) -> str:
     return MEDIA_TYPES.get(extension) or mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
-def video_response(entry: VideoEntry) -> FileResponse:
-    """The video's file, streamed with HTTP Range support (seeking), shown inline.
+MEDIA_HEADERS = {"Content-Security-Policy": "sandbox"}
+"""A served file is never run as a page of this origin, whatever it holds (besides the
+app's own headers: `guard.HEADERS`, no type sniffing among them)."""
 
-    Raises HTTPException 404 when the file is gone since indexing."""
-    if not os.path.isfile(entry.path):
+MAX_THUMBNAIL_SECONDS = 1e7
+"""Times past this (115 days) are no frame of any video, whether or not its duration is known."""
+
+
+def video_response(entry: VideoEntry) -> FileResponse:
+    """The video's file, streamed with HTTP Range support (seeking): shown inline when
+    it is a video type, else as a download.
+
+    Raises HTTPException 404 when the file is gone since indexing, 409 when the file at its
+    path is not the one indexed, 503 when the entry does not name its own file (see `indexed_file`)."""
+    indexed_file(entry)
+    kind = media_type(entry.path)
+    inline = kind.startswith("video/")
+    return FileResponse(entry.path, media_type=kind if inline else "application/octet-stream",
+                        content_disposition_type="inline" if inline else "attachment", headers=MEDIA_HEADERS)
+
+
+def indexed_file(entry: VideoEntry) -> None:
+    """Check that `entry` names its own file (its id is its path's: an edited or damaged
+    registry entry could point anywhere) and that the file there is the one indexed (size and
+    modification time, else the content hash: a file replaced, or a link to another, is not).
+
+    Raises HTTPException 404, 409 or 503 (see `video_response`)."""
+    from scenegrep.pipeline.files import content_hash, video_for
+
+    if not os.path.isabs(entry.path) or video_for(entry.path).video_id != entry.video_id:
+        raise HTTPException(503, f"the index's entry for {entry.episode} does not name its own file (a damaged "
+                                 "index); run `scenegrep doctor`, and index the videos again into a new index")
+    try:
+        stat = os.stat(entry.path)
+    except OSError:
+        stat = None
+    if stat is None or not os.path.isfile(entry.path):
         raise HTTPException(404, f"the video file of {entry.episode} is gone since it was indexed; "
                                  "index again or run `scenegrep prune`")
-    return FileResponse(entry.path, media_type=media_type(entry.path), content_disposition_type="inline")
+    if entry.size is not None and (stat.st_size != entry.size or (
+            stat.st_mtime_ns != entry.mtime_ns and entry.hash and content_hash(entry.path, stat.st_size) != entry.hash)):
+        raise HTTPException(409, f"the video file of {entry.episode} changed since it was indexed; index it again")
 
 
 class Thumbnails:
@@ -57,7 +91,8 @@ class Thumbnails:
         """The frame shown at `t` seconds of `entry`, as JPEG bytes.
 
         Raises HTTPException 404 for a time outside the video or a frame that cannot be read."""
-        if not math.isfinite(t) or t < 0 or (entry.duration is not None and t > entry.duration + END_SLACK):
+        if not math.isfinite(t) or t < 0 or t > MAX_THUMBNAIL_SECONDS or (
+                entry.duration is not None and t > entry.duration + END_SLACK):
             raise HTTPException(404, f"{entry.episode} has no frame at {t} s")
         key = (entry.video_id, round(t * 1000))
         with self._lock:
@@ -74,6 +109,12 @@ class Thumbnails:
     def _make(self, entry: VideoEntry, t: float) -> bytes:
         from PIL import Image
 
+        try:
+            indexed_file(entry)
+        except HTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            raise HTTPException(404, f"no thumbnail for {entry.episode} at {t:.3f} s: {exc.detail}") from exc
         try:
             pixels = frame_at(entry.path, t)
         except (VideoError, OSError) as exc:

@@ -17,6 +17,12 @@ from .uploads import MAX_QUERY_IMAGES, read_picture, upload_key
 MAX_CLIPS = 200
 """Most clips one request may ask for: a page of results, not the archive."""
 
+MAX_TERMS = 32
+MAX_TERM_CHARS = 1000
+"""Most text terms a query may hold, and characters a term: CLIP reads 77 tokens of
+each (a few hundred characters), and the server keeps the embeddings of the terms
+it saw, so longer text is only work and memory for nothing."""
+
 
 @dataclass
 class SearchForm:
@@ -43,6 +49,9 @@ class SearchForm:
         for unreadable pictures or times, ScenegrepError for a query the CLI refuses."""
         if len(self.image) + len(self.not_image) > MAX_QUERY_IMAGES:
             raise HTTPException(400, f"a query holds at most {MAX_QUERY_IMAGES} pictures")
+        terms = [*self.text, *self.not_text]
+        if len(terms) > MAX_TERMS or any(len(term) > MAX_TERM_CHARS for term in terms):
+            raise HTTPException(400, f"a query holds at most {MAX_TERMS} text terms of {MAX_TERM_CHARS} characters")
         pictures, keys = {}, {"image": [], "not_image": []}
         for kind, uploads in (("image", self.image), ("not_image", self.not_image)):
             for upload in uploads:

@@ -47,5 +47,6 @@ def read_picture(data: bytes, filename: str | None) -> np.ndarray:
                 raise HTTPException(413, f"picture {shown} has {image.width}×{image.height} pixels; "
                                          f"send one under {MAX_IMAGE_PIXELS // 1_000_000} megapixels")
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        # (PIL raises SyntaxError for some broken PNG chunks)
         raise HTTPException(415, f"{shown} is not a readable picture ({exc.__class__.__name__}); send a JPEG or PNG") from exc

@@ -202,3 +202,89 @@ def test_no_shell_anywhere():
         if name.endswith(".py"):
             text = open(os.path.join(folder, name), encoding="utf-8").read()
             assert "shell=True" not in text and "os.system" not in text and "os.popen" not in text, name
+
+
+# Found by a hostile review: what a server does with registry entries and files it cannot trust.
+
+@pytest.fixture
+def own_index(tmp_path, tiny_model, run_cli):
+    """Two sample videos copied and indexed into a folder of this test's own (its registry gets edited)."""
+    import shutil
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("episode_02.mp4", "episode_03.mp4"):
+        shutil.copy2(SAMPLE_VIDEOS / name, videos / name)
+    db = tmp_path / "db"
+    assert run_cli("index", videos, "--model", tiny_model, "--db", db).exit_code == 0
+    return db, videos
+
+
+def edit_registry(db, **changes) -> str:
+    """Change the first registry entry's fields as an attacker or a damaged disk might; returns its id."""
+    from scenegrep.pipeline.index_access import Location, open_index
+
+    with open_index(Location.of(str(db), None), write=True) as opened:
+        store = opened.store(opened.indexes[0])
+        video_id = store.registry.all()[0].video_id
+        store.registry.update(video_id, changes)
+    return video_id
+
+
+def test_an_entry_edited_to_name_another_file_is_refused_as_damaged_not_served(own_index, tmp_path):
+    db, _ = own_index
+    secret = tmp_path / "secret-notes.html"
+    secret.write_text("<h1>not a video of this index</h1>")
+    video_id = edit_registry(db, path=str(secret))
+    api = client(db)
+    refused(api.get(f"/api/videos/{video_id}"), 503, "damaged")
+    refused(api.get(f"/api/videos/{video_id}", headers={"Range": "bytes=0-10"}), 503, "damaged")
+    refused(api.get(f"/api/thumbnails/{video_id}?t=1"), 503, "damaged")
+
+
+def test_a_video_file_replaced_since_indexing_is_refused_not_served(own_index, tmp_path):
+    db, videos = own_index
+    api = client(db)
+    clip = api.post("/api/search", data={"text": "a shape", "k": "1"}).json()["clips"][0]
+    video = api.get(clip["video_url"])
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    assert video.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in video.headers.get_list("content-security-policy")
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    os.rename(clip["path"], clip["path"] + ".kept")
+    os.symlink(secret, clip["path"])  # the indexed file is now a link to another
+    refused(api.get(clip["video_url"]), 409, "changed since it was indexed")
+
+
+def test_exports_of_entries_whose_stored_paths_are_not_absolute_still_write_safe_files(own_index):
+    db, _ = own_index
+    edit_registry(db, path="#EXTINF:0,injected")
+    api = client(db)
+    form = {"text": "a shape", "k": "20"}
+    for kind in ("edl", "m3u", "xspf", "html", "csv", "json"):
+        assert api.post(f"/api/export?format={kind}", data=form).status_code == 200, kind
+    m3u = api.post("/api/export?format=m3u", data=form).text
+    assert "#EXTINF:0,injected" not in m3u and "%23EXTINF%3A0%2Cinjected" in m3u
+
+
+def test_a_thumbnail_far_past_any_video_is_a_404_even_without_a_duration(own_index):
+    db, _ = own_index
+    video_id = edit_registry(db, duration=0)
+    api = client(db)
+    for t in ("1e20", "1e308"):
+        refused(api.get(f"/api/thumbnails/{video_id}?t={t}"), 404, "no frame")
+
+
+def test_a_broken_png_is_an_unreadable_picture_not_a_server_error(api):
+    import base64
+
+    broken = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAACAAAAAYCAIAAAAUMWhjAAAAEElEQVR4nGPkOiHHQEvAr1PTRy0YtWDUglEL"
+                              "Ri0YUGDUglELqAYAaGsBIK1C6tYAAAAASUVORK5CYII=")  # PIL raises SyntaxError
+    refused(api.post("/api/search", files={"image": ("broken.png", broken, "image/png")}), 415, "not a readable picture")
+
+
+def test_text_terms_are_bounded_in_number_and_length(api):
+    refused(api.post("/api/search", data={"text": "a" * 1001}), 400, "at most")
+    refused(api.post("/api/search", data={"text": ["a shape"] * 33}), 400, "at most")
+    assert api.post("/api/search", data={"text": "a" * 1000, "k": "1"}).status_code == 200

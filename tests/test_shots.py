@@ -179,9 +179,22 @@ def test_search_exports_and_open_use_the_snapped_edges(run_cli, shots_index, tmp
     assert (star["grid_start"], star["grid_end"]) == (pytest.approx(14.014), pytest.approx(20.018))
     assert "00:00:13:09 00:00:18:16" in edl.read_text()  # frames 321 and 448 at 24 fps nominal
     opened = run_cli("open", "1", "--db", shots_index, "--print", "--player", "mpv")
-    assert "--start=13.388" in opened.stdout, opened.stdout
+    assert "--start=13.389" in opened.stdout, opened.stdout  # 13.388375 rounded up: no frame of the shot before
     padded = json.loads(run_cli("search", "a red star", "--db", shots_index, "--json", "-k", "1", "--pad", "1",
                                 "--snap").stdout)[0]
     assert padded["start"] == pytest.approx(star["start"] - 1) and padded["end"] == pytest.approx(star["end"] + 1)
     grid = json.loads(run_cli("search", "a red star", "--db", shots_index, "--json", "-k", "1", "--no-snap").stdout)[0]
     assert (grid["start"], grid["end"], grid["grid_start"]) == (pytest.approx(14.014), pytest.approx(20.018), None)
+
+
+def test_players_and_playlists_start_no_earlier_and_stop_no_later_than_the_clips_frames():
+    """Found by review: a snapped end is the next shot's first frame (4.295958 s here), and
+    rounding it to the nearest millisecond (4.296) let a player show that frame."""
+    from scenegrep.pipeline.present.player import player_command
+    from scenegrep.pipeline.present.playlist import m3u_text, xspf_text
+
+    assert player_command("mpv", "/v/ep.mp4", 13.388375, 4.295958 + 10)[1:3] == ["--start=13.389", "--end=14.295"]
+    assert player_command("vlc", "/v/ep.mp4", 2.0, 4.0)[1:3] == ["--start-time=2.000", "--stop-time=4.000"]
+    clip = Clip("ep", "/v/ep.mp4", 13.388375, 14.295958, 0.5, ())
+    for text in (m3u_text([clip]), xspf_text([clip])):
+        assert "start-time=13.389" in text and "stop-time=14.295" in text

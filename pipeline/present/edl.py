@@ -146,9 +146,9 @@ def edl_files(clips: list[Clip], path: str, title: str = "scenegrep") -> tuple[d
 
 
 def _file_url(path: str) -> str:
-    from pathlib import Path
+    from .names import file_uri
 
-    return Path(path).as_uri()
+    return file_uri(path)
 
 
 def _ascii_title(title: str) -> str:

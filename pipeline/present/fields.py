@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from functools import lru_cache
 
@@ -70,3 +71,15 @@ def clip_record(rank: int, clip: Clip, thumbnail: str | None = None) -> dict:
             for dup in clip.duplicates
         ],
     }
+
+
+def start_ms(t: float) -> str:
+    """A clip's start for a player, to the millisecond rounded up: a player started there
+    shows no frame before the clip's first (a snapped start is a shot's first frame)."""
+    return f"{math.ceil(max(0.0, t) * 1000 - 1e-6) / 1000:.3f}"
+
+
+def end_ms(t: float) -> str:
+    """A clip's end for a player, to the millisecond rounded down: a player stopped there
+    shows no frame of the next shot (a snapped end is that shot's first frame)."""
+    return f"{math.floor(max(0.0, t) * 1000 + 1e-6) / 1000:.3f}"

@@ -42,3 +42,16 @@ def visible(text: str) -> str:
 def is_safe(text: str) -> bool:
     """Whether `text` fits on one line as it is (`visible` would not change it)."""
     return UNSAFE.search(str(text)) is None
+
+
+def file_uri(path: str) -> str:
+    """`file:///…` for an absolute path; a percent-encoded relative reference for any
+    other (a stored path is untrusted: a damaged index may hold one), so no export fails
+    and no path text reaches a line or an element as it is."""
+    from pathlib import PurePosixPath
+    from urllib.parse import quote
+
+    text = str(path)
+    if text.startswith("/") and "\0" not in text:
+        return PurePosixPath(text).as_uri()
+    return quote(text, safe="")

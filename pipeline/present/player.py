@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 from ..errors import ScenegrepError
+from .fields import end_ms, start_ms
 
 PLAYERS = ("mpv", "vlc", "ffplay", "system")
 """Players `--player` accepts; `auto` tries them in this order."""
@@ -46,13 +47,13 @@ def player_command(player: str, path: str, start: float, end: float | None = Non
     if player == "system":
         return system_opener() + [path]
     exe = executable or player
-    at = f"{max(0.0, start):.3f}"
+    at, until = start_ms(start), (end_ms(end) if end is not None else None)
     if player == "mpv":
-        return [exe, f"--start={at}"] + ([f"--end={end:.3f}"] if end is not None else []) + ["--", path]
+        return [exe, f"--start={at}"] + ([f"--end={until}"] if until else []) + ["--", path]
     if player == "vlc":
-        return [exe, f"--start-time={at}"] + ([f"--stop-time={end:.3f}"] if end is not None else []) + ["--", path]
+        return [exe, f"--start-time={at}"] + ([f"--stop-time={until}"] if until else []) + ["--", path]
     if player == "ffplay":
-        return [exe, "-ss", at] + (["-t", f"{max(0.0, end - start):.3f}"] if end is not None else []) + ["--", path]
+        return [exe, "-ss", at] + (["-t", f"{max(0.0, float(until) - float(at)):.3f}"] if until else []) + ["--", path]
     raise ValueError(f"unknown player {player!r}; use one of {', '.join(PLAYERS)}")
 
 

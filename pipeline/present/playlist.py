@@ -13,11 +13,11 @@ URI, whose percent-encoding keeps every byte of the name.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from ..records import Clip
 from ..timecode import Timecode
-from .names import is_safe, visible
+from .fields import end_ms, start_ms
+from .names import file_uri, is_safe, visible
 
 VLC_EXTENSION = "http://www.videolan.org/vlc/playlist/0"
 XSPF_NS = "http://xspf.org/ns/0/"
@@ -29,9 +29,10 @@ def _title(rank: int, clip: Clip) -> str:
 
 
 def m3u_location(path: str) -> str:
-    """The entry line for a video: its path, or its `file://` URI when the path holds a
-    line break or another character that cannot stand on a line as it is."""
-    return path if is_safe(path) else Path(path).as_uri()
+    """The entry line for a video: its absolute path, or its `file://` URI when the path
+    holds a line break or another character that cannot stand on a line as it is (or a
+    percent-encoded reference for a path that is not absolute: `#…` would read as a tag)."""
+    return path if is_safe(path) and path.startswith("/") else file_uri(path)
 
 
 def m3u_text(clips: list[Clip]) -> str:
@@ -40,8 +41,8 @@ def m3u_text(clips: list[Clip]) -> str:
     for rank, clip in enumerate(clips, 1):
         lines += [
             f"#EXTINF:{round(clip.end - clip.start)},{_title(rank, clip)}",
-            f"#EXTVLCOPT:start-time={clip.start:.3f}",
-            f"#EXTVLCOPT:stop-time={clip.end:.3f}",
+            f"#EXTVLCOPT:start-time={start_ms(clip.start)}",
+            f"#EXTVLCOPT:stop-time={end_ms(clip.end)}",
             m3u_location(clip.path),
         ]
     return "\n".join(lines) + "\n"
@@ -57,12 +58,12 @@ def xspf_text(clips: list[Clip], title: str = "") -> str:
     tracks = ET.SubElement(root, f"{{{XSPF_NS}}}trackList")
     for rank, clip in enumerate(clips, 1):
         track = ET.SubElement(tracks, f"{{{XSPF_NS}}}track")
-        ET.SubElement(track, f"{{{XSPF_NS}}}location").text = Path(clip.path).as_uri()
+        ET.SubElement(track, f"{{{XSPF_NS}}}location").text = file_uri(clip.path)
         ET.SubElement(track, f"{{{XSPF_NS}}}title").text = _title(rank, clip)
         ET.SubElement(track, f"{{{XSPF_NS}}}duration").text = str(round((clip.end - clip.start) * 1000))
         extension = ET.SubElement(track, f"{{{XSPF_NS}}}extension", application=VLC_EXTENSION)
-        ET.SubElement(extension, f"{{{VLC_EXTENSION}}}option").text = f"start-time={clip.start:.3f}"
-        ET.SubElement(extension, f"{{{VLC_EXTENSION}}}option").text = f"stop-time={clip.end:.3f}"
+        ET.SubElement(extension, f"{{{VLC_EXTENSION}}}option").text = f"start-time={start_ms(clip.start)}"
+        ET.SubElement(extension, f"{{{VLC_EXTENSION}}}option").text = f"stop-time={end_ms(clip.end)}"
     tree = ET.ElementTree(root)
     ET.indent(tree)
     return "<?xml version='1.0' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode") + "\n"

@@ -9,10 +9,10 @@ URIs, percent-encoded byte for byte."""
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 from urllib.parse import quote
 
-from .names import visible
+from .fields import end_ms, start_ms
+from .names import file_uri, visible
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; background: #fafafa; color: #222; }
@@ -25,7 +25,7 @@ h1 { font-size: 1.3em; } .grid { display: flex; flex-wrap: wrap; gap: 1em; }
 
 def media_link(path: str, start: float, end: float) -> str:
     """`file:///…/video.mp4#t=12.000,18.000`: the video, played from start to end where supported."""
-    return f"{Path(path).as_uri()}#t={start:.3f},{end:.3f}"
+    return f"{file_uri(path)}#t={start_ms(start)},{end_ms(end)}"
 
 
 def sheet_html(records: list[dict], title: str = "scenegrep results") -> str:
