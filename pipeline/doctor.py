@@ -132,6 +132,11 @@ def check_index(store, model_dim: int | None = None, indexing_now: bool = False)
         checks.append(Check(label, mismatch, f"{sum(orphans.values())} orphan frame(s) of {len(orphans)} "
                             "unregistered video(s) (an interrupted run): `scenegrep index` the same folders again, "
                             "or `scenegrep prune --repair`"))
+    damaged_cuts = [entry for entry in videos if entry.cuts_damaged]
+    if damaged_cuts:
+        shown = ", ".join(entry.path for entry in damaged_cuts[:3]) + (" …" if len(damaged_cuts) > 3 else "")
+        checks.append(Check(label, "problem", f"the recorded shot changes of {len(damaged_cuts)} video(s) are damaged "
+                            f"({shown}): searches decode them instead; index them again into a new index"))
     if gone:
         shown = ", ".join(entry.path for entry in gone[:3]) + (" …" if len(gone) > 3 else "")
         checks.append(Check(label, "warning", f"{len(gone)} indexed file(s) no longer exist here ({shown}); "

@@ -8,7 +8,7 @@ not there (`pipeline/store.py` keeps that order). Entries are read into
 
 from __future__ import annotations
 
-import math
+import re
 import uuid
 from dataclasses import dataclass
 from fractions import Fraction
@@ -47,10 +47,13 @@ class VideoEntry:
     fps: str | None = None  # exact frame rate as a fraction ("30000/1001"), when the video has a constant one
     sampling: str = "grid"  # how its frames were sampled: "grid" or "keyframes"
     cuts: tuple[float, ...] | None = None  # shot changes recorded while indexing (seconds); None: not recorded
+    cuts_damaged: bool = False  # a cuts field is there but is not what `index` writes (cuts then None)
 
     @classmethod
     def from_metadata(cls, video_id: str, meta: dict | None) -> "VideoEntry":
         meta = meta or {}
+        duration = _positive(meta.get("duration"))
+        cuts = parse_cuts(meta.get(CUTS_KEY), duration)
         return cls(
             video_id=video_id,
             episode=str(meta.get("episode", "")),
@@ -59,10 +62,11 @@ class VideoEntry:
             size=_int(meta.get("size")),
             mtime_ns=_int(meta.get("mtime_ns")),
             hash=str(meta["hash"]) if meta.get("hash") else None,
-            duration=_positive(meta.get("duration")),
+            duration=duration,
             fps=str(meta["fps"]) if meta.get("fps") else None,
             sampling=str(meta.get("sampling") or "grid"),
-            cuts=parse_cuts(meta.get(CUTS_KEY)),
+            cuts=cuts,
+            cuts_damaged=CUTS_KEY in meta and cuts is None,
         )
 
     @property
@@ -95,18 +99,29 @@ def cuts_metadata(cuts: tuple[float, ...] | None) -> dict:
     return {} if cuts is None else {CUTS_KEY: " ".join(f"{t:.6f}".rstrip("0").rstrip(".") for t in cuts)}
 
 
-def parse_cuts(value) -> tuple[float, ...] | None:
-    """Recorded shot changes from a registry field; None when absent or not a
-    list of finite non-negative times (the field is read from disk: untrusted)."""
+CUT_TIME = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?")
+"""One recorded time as `cuts_metadata` writes it: plain decimal seconds, at most microseconds."""
+
+CUTS_PAST_DURATION = 1.0
+"""Seconds past a video's recorded duration a recorded cut may lie (its last frame's time, give or take)."""
+
+
+def parse_cuts(value, duration: float | None = None) -> tuple[float, ...] | None:
+    """Recorded shot changes from a registry field; None when absent or not exactly
+    what `cuts_metadata` writes: plain decimal times, strictly ascending, within the
+    video (the field is read from disk: untrusted, and a damaged list would move
+    clip edges silently)."""
     if not isinstance(value, str) or len(value) > MAX_CUTS_TEXT:
         return None
-    try:
-        cuts = tuple(float(part) for part in value.split())
-    except ValueError:
+    parts = value.split(" ") if value else []
+    if not all(CUT_TIME.fullmatch(part) for part in parts):
         return None
-    if not all(math.isfinite(t) and t >= 0 for t in cuts):
+    cuts = tuple(float(part) for part in parts)
+    if any(b <= a for a, b in zip(cuts, cuts[1:])):
         return None
-    return tuple(sorted(cuts))
+    if cuts and duration is not None and cuts[-1] > duration + CUTS_PAST_DURATION:
+        return None
+    return cuts
 
 
 def _int(value) -> int | None:

@@ -20,6 +20,7 @@ from .clips import ClipRules, pad_and_clamp, shape_clips
 from .errors import ScenegrepError
 from .nearest import nearest_frames
 from .records import Clip
+from .present.names import visible
 from .registry import IRREGULAR_SAMPLING, VideoEntry
 from .snap import snap_all
 
@@ -102,8 +103,12 @@ def search(
         # Decoding looks at the frames from sample to sample, as the recorder does: their stored times
         samples = {**samples, **sample_times(store, unrecorded)}
         clips, decoded = snap_all(clips[:k], store.info.every, recorded, samples)
-        if decoded and on_note is not None:
-            on_note(unrecorded_note(decoded))
+        damaged = [path for path in decoded if path in videos and videos[path].cuts_damaged]
+        never_recorded = [path for path in decoded if path not in damaged]
+        if never_recorded and on_note is not None:
+            on_note(unrecorded_note(never_recorded))
+        if damaged and on_note is not None:
+            on_note(damaged_cuts_note(damaged))
         clips = pad_and_clamp(clips, rules.pad, durations, window)
     else:
         clips = shape_clips(hits, store.info.every, rules, durations, window, samples)
@@ -116,6 +121,14 @@ def unrecorded_note(paths: Sequence[str]) -> str:
     return (f"{count} in these results {'were' if len(paths) != 1 else 'was'} indexed without recorded shot "
             "changes (an older scenegrep, or --sampling keyframes): their clip edges were found by decoding them "
             "now, which is slower; index them again into a new index to record them, or pass --no-snap")
+
+
+def damaged_cuts_note(paths: Sequence[str]) -> str:
+    """The line telling that the recorded shot changes of these videos are damaged, so they were decoded."""
+    shown = ", ".join(visible(path) for path in paths[:3]) + (" …" if len(paths) > 3 else "")
+    return (f"the shot changes stored for {len(paths)} video{'s' if len(paths) != 1 else ''} in these results are "
+            f"damaged ({shown}): their clip edges were found by decoding them now; `scenegrep doctor` lists every "
+            "such video; index them again into a new index")
 
 
 def irregular_samples(store, entries: Sequence[VideoEntry]) -> dict[str, np.ndarray]:

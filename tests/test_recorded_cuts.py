@@ -179,8 +179,33 @@ def test_recorded_cuts_survive_the_registry_and_bad_ones_are_ignored():
     assert parse_cuts(cuts_metadata((4.295958, 8.883875))["cuts"]) == (4.295958, 8.883875)
     assert parse_cuts(cuts_metadata(())["cuts"]) == ()  # recorded: no cut at all
     assert cuts_metadata(None) == {}  # not recorded: no field, as in indexes from before
-    for damaged in (None, 3, "1 two 3", "nan", "-1", "1e309"):
-        assert parse_cuts(damaged) is None
+    for damaged in (None, 3, "1 two 3", "nan", "-1", "1e309", "4.5 4.5", "3 2", "1_0", " 1", "1  2", "1.1234567",
+                    "0x10", "١"):  # (found by review: repeated, unsorted, digit separators and such were taken)
+        assert parse_cuts(damaged) is None, damaged
+    assert parse_cuts("2.5 9.6", 9.67) == (2.5, 9.6) and parse_cuts("2.5 99999", 9.67) is None  # past its end
+
+
+def test_a_damaged_cut_list_is_decoded_instead_named_in_a_note_and_by_doctor(tmp_path, run_cli):
+    """Found by review: a damaged `cuts` field moved clip edges without a word."""
+    from test_serve_security import edit_registry
+
+    db = tmp_path / "db"
+    build_index(db, [EPISODE_04], True)
+    intact = [(round(c.start, 5), round(c.end, 5)) for c in search_all(db)[0]]  # recorded: to the microsecond
+    edit_registry(db, cuts="4.5 4.5 4.5")
+    found, notes = search_all(db)
+    assert [(round(c.start, 5), round(c.end, 5)) for c in found] == intact  # found by decoding, as recorded
+    assert len(notes) == 1 and "shot changes stored for 1 video in these results are damaged" in notes[0]
+    doctor = run_cli("doctor", "--model", MINI_CLIP, "--db", db)
+    assert doctor.exit_code != 0 and "recorded shot changes of 1 video(s) are damaged" in doctor.stdout + doctor.stderr
+
+
+def search_all(db):
+    notes: list[str] = []
+    with open_index(Location.of(str(db), None)) as opened:
+        encoder = ClipEncoder(str(MINI_CLIP))
+        store = opened.for_reading(encoder.info)
+        return search(store, query_vector(encoder, Query.parse(["a red star"])), k=10, on_note=notes.append), notes
 
 
 # --- searching ---------------------------------------------------------------------------------
