@@ -193,6 +193,11 @@ def _min_known(*values: float | None) -> float | None:
     return min(known) if known else None
 
 
+def _max_known(*values: float | None) -> float | None:
+    known = [value for value in values if value is not None]
+    return max(known) if known else None
+
+
 def _merge_overlapping(clips: Sequence[Clip]) -> list[Clip]:
     merged: list[Clip] = []
     for _, group in groupby(sorted(clips, key=lambda c: (c.path, c.start)), key=lambda c: c.path):
@@ -202,6 +207,8 @@ def _merge_overlapping(clips: Sequence[Clip]) -> list[Clip]:
                 merged[-1] = replace(
                     last,
                     end=max(last.end, clip.end),
+                    grid_start=_min_known(last.grid_start, clip.grid_start),
+                    grid_end=_max_known(last.grid_end, clip.grid_end),
                     score=max(last.score, clip.score),
                     hits=tuple(sorted(last.hits + clip.hits, key=lambda hit: hit.t)),
                     duplicates=last.duplicates + clip.duplicates,

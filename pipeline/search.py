@@ -96,23 +96,42 @@ def search(
     samples = irregular_samples(store, [videos[path] for path in {hit.path for hit in hits} if path in videos])
     window = (filters.start, filters.end)
     if rules.snap:  # edges move to shot changes first, padding after
-        clips = shape_clips(hits, store.info.every, replace(rules, pad=0.0), durations, window, samples)
-        recorded = {path: entry.cuts for path, entry in videos.items() if entry.cuts is not None}
-        unrecorded = [videos[path] for path in {clip.path for clip in clips[:k]} - set(recorded) - set(samples)
-                      if path in videos]
-        # Decoding looks at the frames from sample to sample, as the recorder does: their stored times
-        samples = {**samples, **sample_times(store, unrecorded)}
-        clips, decoded = snap_all(clips[:k], store.info.every, recorded, samples)
+        shaped = shape_clips(hits, store.info.every, replace(rules, pad=0.0), durations, window, samples)
+        clips, decoded = _snapped_and_padded(store, shaped, k, videos, samples, rules.pad, window)
         damaged = [path for path in decoded if path in videos and videos[path].cuts_damaged]
         never_recorded = [path for path in decoded if path not in damaged]
         if never_recorded and on_note is not None:
             on_note(unrecorded_note(never_recorded))
         if damaged and on_note is not None:
             on_note(damaged_cuts_note(damaged))
-        clips = pad_and_clamp(clips, rules.pad, durations, window)
     else:
         clips = shape_clips(hits, store.info.every, rules, durations, window, samples)
     return [replace(clip, fps=videos[clip.path].rate if clip.path in videos else None) for clip in clips[:k]]
+
+
+def _snapped_and_padded(store, shaped: list[Clip], k: int, videos: dict[str, VideoEntry],
+                        samples: dict[str, np.ndarray], pad: float, window) -> tuple[list[Clip], list[str]]:
+    """The best `k` of the `shaped` clips (best first) snapped to shot changes, then padded:
+    padded clips of a video that overlap merge, so more are snapped until `k` remain or none
+    is left. Returns them and the paths of the videos decoded to snap them."""
+    recorded = {path: entry.cuts for path, entry in videos.items() if entry.cuts is not None}
+    durations = {path: entry.duration for path, entry in videos.items()}
+    snapped: list[Clip] = []
+    decoded: set[str] = set()
+    clips: list[Clip] = []
+    taken = 0
+    while taken < len(shaped) and len(clips) < k:
+        batch = shaped[taken: taken + k - len(clips)]
+        taken += len(batch)
+        unrecorded = [videos[path] for path in {clip.path for clip in batch} - set(recorded) - set(samples)
+                      if path in videos]
+        # Decoding looks at the frames from sample to sample, as the recorder does: their stored times
+        samples = {**samples, **sample_times(store, unrecorded)}
+        more, paths = snap_all(batch, store.info.every, recorded, samples)
+        snapped += more
+        decoded.update(paths)
+        clips = pad_and_clamp(snapped, pad, durations, window)
+    return clips[:k], sorted(decoded)
 
 
 def unrecorded_note(paths: Sequence[str]) -> str:

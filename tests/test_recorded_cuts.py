@@ -297,3 +297,23 @@ def test_indexing_with_worker_processes_records_the_same_cuts(tmp_path, short_se
 def test_a_video_without_a_cut_records_an_empty_list_not_nothing(tmp_path):
     path = write_shots(tmp_path / "one shot.mp4", shot_pixels([(RED_BALL, 100)], 24))
     assert build_index(tmp_path / "db", [path], True) == {path: ()}  # recorded: searches need not decode it
+
+
+def test_padded_snapped_clips_that_merge_are_made_up_to_k_and_keep_their_grid_edges(tmp_path):
+    """Found by review: a merged clip kept its first part's grid edges; and with --pad, snapped
+    clips were cut to k before padding merged some, so fewer than k could come back where more existed."""
+    from scenegrep.pipeline.clips import ClipRules
+
+    db = tmp_path / "db"
+    build_index(db, sorted(SAMPLE_VIDEOS.glob("*.mp4")), True)
+    with open_index(Location.of(str(db), None)) as opened:
+        encoder = ClipEncoder(str(MINI_CLIP))
+        store = opened.for_reading(encoder.info)
+        query = query_vector(encoder, Query.parse(["a green square on black"]))
+        rules = ClipRules(score_jump=1e-9, duplicate_similarity=None, pad=1.5)
+        every_clip = search(store, query, k=200, rules=rules)
+        for k in range(1, len(every_clip) + 2):
+            found = search(store, query, k=k, rules=rules)
+            assert min(k, len(every_clip)) <= len(found) <= k, k  # (merging more clips can leave fewer)
+            for clip in found:
+                assert clip.grid_start <= clip.hits[0].t and clip.grid_end > clip.hits[-1].t, clip
