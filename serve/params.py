@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import File, Form, HTTPException, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from scenegrep.pipeline.clips import ClipRules
 from scenegrep.pipeline.query import Query
@@ -56,7 +57,8 @@ class SearchForm:
         for kind, uploads in (("image", self.image), ("not_image", self.not_image)):
             for upload in uploads:
                 key = upload_key(len(pictures), upload.filename)
-                pictures[key] = read_picture(await upload.read(), upload.filename)
+                # Decoding a large picture takes most of a second: off the event loop, which serves everyone
+                pictures[key] = await run_in_threadpool(read_picture, await upload.read(), upload.filename)
                 keys[kind].append(key)
         query = Query.parse(self.text, keys["image"], self.not_text, keys["not_image"])
         filters = Filters(tuple(e for e in self.episode if e.strip()), _time(self.start, "from"), _time(self.end, "to"))
