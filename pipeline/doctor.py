@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .registry import names_its_file
+
 COLLAPSED_COSINE = 0.999
 """Distinct inputs whose embeddings all have |cosine| at least this are one
 vector: a collapsed or broken model. Trained CLIPs give distinct prompts
@@ -132,6 +134,13 @@ def check_index(store, model_dim: int | None = None, indexing_now: bool = False)
         checks.append(Check(label, mismatch, f"{sum(orphans.values())} orphan frame(s) of {len(orphans)} "
                             "unregistered video(s) (an interrupted run): `scenegrep index` the same folders again, "
                             "or `scenegrep prune --repair`"))
+    misnamed = [entry for entry in videos if not names_its_file(entry)]
+    if misnamed:
+        shown = ", ".join(entry.path for entry in misnamed[:3]) + (" …" if len(misnamed) > 3 else "")
+        one = len(misnamed) == 1
+        checks.append(Check(label, "problem", f"{len(misnamed)} registry {'entry does' if one else 'entries do'} "
+                            f"not name {'its' if one else 'their'} own file ({shown}: a path that is not absolute, or not the one "
+                            "its id was made from; an edited or damaged index): index the videos again into a new index"))
     damaged_cuts = [entry for entry in videos if entry.cuts_damaged]
     if damaged_cuts:
         shown = ", ".join(entry.path for entry in damaged_cuts[:3]) + (" …" if len(damaged_cuts) > 3 else "")

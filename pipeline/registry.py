@@ -8,12 +8,14 @@ not there (`pipeline/store.py` keeps that order). Entries are read into
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable
 
+from .files import video_for
 from .records import Video
 
 IRREGULAR_SAMPLING = "keyframes"
@@ -82,6 +84,12 @@ class VideoEntry:
             return parse_rate(self.fps) if self.fps else None
         except (TypeError, ValueError, ZeroDivisionError):
             return None
+
+
+def names_its_file(entry: VideoEntry) -> bool:
+    """Whether the entry's path is absolute and the one its id was made from (`files.video_for`):
+    an edited or damaged registry entry could name any file."""
+    return os.path.isabs(entry.path) and video_for(entry.path).video_id == entry.video_id
 
 
 CUTS_KEY = "cuts"

@@ -61,9 +61,10 @@ def indexed_file(entry: VideoEntry) -> None:
     modification time, else the content hash: a file replaced, or a link to another, is not).
 
     Raises HTTPException 404, 409 or 503 (see `video_response`)."""
-    from scenegrep.pipeline.files import content_hash, video_for
+    from scenegrep.pipeline.files import content_hash
+    from scenegrep.pipeline.registry import names_its_file
 
-    if not os.path.isabs(entry.path) or video_for(entry.path).video_id != entry.video_id:
+    if not names_its_file(entry):
         raise HTTPException(503, f"the index's entry for {entry.episode} does not name its own file (a damaged "
                                  "index); run `scenegrep doctor`, and index the videos again into a new index")
     try:

@@ -231,15 +231,19 @@ def edit_registry(db, **changes) -> str:
     return video_id
 
 
-def test_an_entry_edited_to_name_another_file_is_refused_as_damaged_not_served(own_index, tmp_path):
+def test_an_entry_edited_to_name_another_file_is_refused_as_damaged_not_served(own_index, tmp_path, tiny_model,
+                                                                              run_cli):
     db, _ = own_index
     secret = tmp_path / "secret-notes.html"
     secret.write_text("<h1>not a video of this index</h1>")
     video_id = edit_registry(db, path=str(secret))
     api = client(db)
-    refused(api.get(f"/api/videos/{video_id}"), 503, "damaged")
+    body = refused(api.get(f"/api/videos/{video_id}"), 503, "damaged")
     refused(api.get(f"/api/videos/{video_id}", headers={"Range": "bytes=0-10"}), 503, "damaged")
     refused(api.get(f"/api/thumbnails/{video_id}?t=1"), 503, "damaged")
+    assert "scenegrep doctor" in body["error"]  # … which names it:
+    doctor = run_cli("doctor", "--model", tiny_model, "--db", db)
+    assert doctor.exit_code != 0 and "1 registry entry does not name its own file" in doctor.stdout + doctor.stderr
 
 
 def test_a_video_file_replaced_since_indexing_is_refused_not_served(own_index, tmp_path):
