@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .present.names import first_few
 from .registry import names_its_file
 
 COLLAPSED_COSINE = 0.999
@@ -136,18 +137,18 @@ def check_index(store, model_dim: int | None = None, indexing_now: bool = False)
                             "or `scenegrep prune --repair`"))
     misnamed = [entry for entry in videos if not names_its_file(entry)]
     if misnamed:
-        shown = ", ".join(entry.path for entry in misnamed[:3]) + (" …" if len(misnamed) > 3 else "")
+        shown = first_few([entry.path for entry in misnamed])
         one = len(misnamed) == 1
         checks.append(Check(label, "problem", f"{len(misnamed)} registry {'entry does' if one else 'entries do'} "
                             f"not name {'its' if one else 'their'} own file ({shown}: a path that is not absolute, or not the one "
                             "its id was made from; an edited or damaged index): index the videos again into a new index"))
     damaged_cuts = [entry for entry in videos if entry.cuts_damaged]
     if damaged_cuts:
-        shown = ", ".join(entry.path for entry in damaged_cuts[:3]) + (" …" if len(damaged_cuts) > 3 else "")
+        shown = first_few([entry.path for entry in damaged_cuts])
         checks.append(Check(label, "problem", f"the recorded shot changes of {len(damaged_cuts)} video(s) are damaged "
                             f"({shown}): searches decode them instead; index them again into a new index"))
     if gone:
-        shown = ", ".join(entry.path for entry in gone[:3]) + (" …" if len(gone) > 3 else "")
+        shown = first_few([entry.path for entry in gone])
         checks.append(Check(label, "warning", f"{len(gone)} indexed file(s) no longer exist here ({shown}); "
                             "`scenegrep prune` removes them"))
     return checks

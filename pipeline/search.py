@@ -20,7 +20,7 @@ from .clips import ClipRules, pad_and_clamp, shape_clips
 from .errors import ScenegrepError
 from .nearest import nearest_frames
 from .records import Clip
-from .present.names import visible
+from .present.names import first_few, visible
 from .registry import IRREGULAR_SAMPLING, VideoEntry
 from .snap import snap_all
 
@@ -55,7 +55,7 @@ def resolve_episodes(patterns: Sequence[str], names: Sequence[str]) -> list[str]
     globs = [re.compile(fnmatch.translate(pattern)).match for pattern in patterns]  # as fnmatchcase, compiled once
     matched = sorted({name for name in names if any(glob(name) for glob in globs)})
     if not matched:
-        shown = ", ".join(sorted(set(names))[:8]) + (" …" if len(set(names)) > 8 else "")
+        shown = first_few(sorted(set(names)), 8)
         raise ScenegrepError(
             f"no indexed episode matches {' or '.join(map(repr, patterns))}; indexed: {shown or 'none'} "
             "(see `scenegrep info`)"
@@ -97,7 +97,7 @@ def search(
     window = (filters.start, filters.end)
     if rules.snap:  # edges move to shot changes first, padding after
         shaped = shape_clips(hits, store.info.every, replace(rules, pad=0.0), durations, window, samples)
-        clips, decoded = _snapped_and_padded(store, shaped, k, videos, samples, rules.pad, window)
+        clips, decoded = _snapped_and_padded(store, shaped, k, videos, samples, rules.pad, durations, window)
         damaged = [path for path in decoded if path in videos and videos[path].cuts_damaged]
         never_recorded = [path for path in decoded if path not in damaged]
         if never_recorded and on_note is not None:
@@ -110,12 +110,12 @@ def search(
 
 
 def _snapped_and_padded(store, shaped: list[Clip], k: int, videos: dict[str, VideoEntry],
-                        samples: dict[str, np.ndarray], pad: float, window) -> tuple[list[Clip], list[str]]:
+                        samples: dict[str, np.ndarray], pad: float, durations: dict[str, float | None],
+                        window) -> tuple[list[Clip], list[str]]:
     """The best `k` of the `shaped` clips (best first) snapped to shot changes, then padded:
     padded clips of a video that overlap merge, so more are snapped until `k` remain or none
     is left. Returns them and the paths of the videos decoded to snap them."""
     recorded = {path: entry.cuts for path, entry in videos.items() if entry.cuts is not None}
-    durations = {path: entry.duration for path, entry in videos.items()}
     snapped: list[Clip] = []
     decoded: set[str] = set()
     clips: list[Clip] = []
@@ -144,7 +144,7 @@ def unrecorded_note(paths: Sequence[str]) -> str:
 
 def damaged_cuts_note(paths: Sequence[str]) -> str:
     """The line telling that the recorded shot changes of these videos are damaged, so they were decoded."""
-    shown = ", ".join(visible(path) for path in paths[:3]) + (" …" if len(paths) > 3 else "")
+    shown = first_few([visible(path) for path in paths])
     return (f"the shot changes stored for {len(paths)} video{'s' if len(paths) != 1 else ''} in these results are "
             f"damaged ({shown}): their clip edges were found by decoding them now; `scenegrep doctor` lists every "
             "such video; index them again into a new index")

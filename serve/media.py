@@ -8,6 +8,7 @@ import mimetypes
 import os
 import threading
 from collections import OrderedDict
+from stat import S_ISREG
 
 from fastapi import HTTPException
 from fastapi.responses import FileResponse
@@ -71,7 +72,7 @@ def indexed_file(entry: VideoEntry) -> None:
         stat = os.stat(entry.path)
     except OSError:
         stat = None
-    if stat is None or not os.path.isfile(entry.path):
+    if stat is None or not S_ISREG(stat.st_mode):
         raise HTTPException(404, f"the video file of {entry.episode} is gone since it was indexed; "
                                  "index again or run `scenegrep prune`")
     if entry.size is not None and (stat.st_size != entry.size or (

@@ -11,6 +11,7 @@ included, as it is.
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufffe\uffff\ud800-\udfff]")
 """What cannot go into one line of text for people: C0 and C1 control characters and DEL
@@ -55,3 +56,8 @@ def file_uri(path: str) -> str:
     if text.startswith("/") and "\0" not in text:
         return PurePosixPath(text).as_uri()
     return quote(text, safe="")
+
+
+def first_few(texts: Sequence[str], limit: int = 3) -> str:
+    """The first `limit` of `texts`, comma-separated, then "…" when there are more."""
+    return ", ".join(texts[:limit]) + (" …" if len(texts) > limit else "")
